@@ -1,0 +1,7 @@
+"""`python -m proxy`: the same command line as `inworld-realtime-proxy`."""
+
+import sys
+
+from proxy.cli import main
+
+sys.exit(main())

@@ -1,0 +1,36 @@
+"""Outputs of the sans-I/O core: what the relay must do next.
+
+The core (`proxy.translate`) never touches a socket; it returns these values and
+`proxy.relay` executes them in order, in one flat `match`. Names are imperatives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CloseClient", "Command", "ToClient", "ToUpstream"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToClient:
+    """Send `text` to the client as one TEXT frame."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToUpstream:
+    """Send `text` to Inworld as one TEXT frame."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseClient:
+    """End the session: close the client with `code`/`reason` (and the upstream normally)."""
+
+    code: int
+    reason: str
+
+
+Command = ToClient | ToUpstream | CloseClient

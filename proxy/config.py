@@ -1,0 +1,315 @@
+"""Configuration: the only module that reads configuration files or the environment.
+
+`load(path, env)` merges a TOML file over the built-in defaults (`proxy/defaults.toml`, also
+shipped as `config/proxy.toml`), applies environment overrides from the injected `env` mapping
+and returns a frozen `Config`. Anything invalid raises `ConfigError` whose message names the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "EmulatorConfig",
+    "LoggingConfig",
+    "Rules",
+    "ServerConfig",
+    "UpstreamConfig",
+    "basic_credential",
+    "load",
+]
+
+LogFormat = Literal["json", "console", "auto"]
+_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """The proxy's own listener."""
+
+    host: str
+    port: int
+    max_message_bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpstreamConfig:
+    """Where and how to reach Inworld.
+
+    `credential` is the value sent after `Basic ` (base64 of `id:secret`), or None when no
+    credentials were given (allowed only with the emulator).
+    """
+
+    url: str
+    connect_timeout: float
+    credential: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rules:
+    """Rewrite rules for `session.update` and server events: data, never code."""
+
+    model_fallback: str
+    model_map: Mapping[str, str]
+    stt_fallback: str
+    stt_map: Mapping[str, str]
+    transcription_when_absent: bool
+    tts_model: str
+    voice_default: str
+    voice_map: Mapping[str, str]
+    echo_client_names: bool
+    drop_session_fields: tuple[str, ...]
+    drop_inworld_only_events: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoggingConfig:
+    """Log level and rendering."""
+
+    level: str
+    format: LogFormat
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmulatorConfig:
+    """Settings of the built-in Inworld emulator."""
+
+    host: str
+    port: int
+    ping_interval: float
+    response_pace: float
+    api_key: str | None = field(default=None, repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The whole validated configuration."""
+
+    server: ServerConfig
+    upstream: UpstreamConfig
+    rules: Rules
+    logging: LoggingConfig
+    emulator: EmulatorConfig
+
+
+def basic_credential(key: str | None, secret: str | None) -> str | None:
+    """Return the Inworld Basic credential from the two environment values.
+
+    With both set: base64(`key:secret`). With only `key` set it must already be the portal's
+    base64 `id:secret` credential and is returned verbatim (encoding it again is the classic
+    mistake that fails auth). With neither: None.
+
+    Raises:
+        ConfigError: only the secret is set, or a lone key is not a base64 `id:secret` value.
+    """
+    if key and secret:
+        return base64.b64encode(f"{key}:{secret}".encode()).decode()
+    if secret:
+        raise ConfigError("INWORLD_API_SECRET is set but INWORLD_API_KEY is not")
+    if not key:
+        return None
+    try:
+        decoded = base64.b64decode(key, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    if ":" not in decoded:
+        raise ConfigError(
+            "INWORLD_API_KEY is not the portal's base64 'id:secret' credential; "
+            "set INWORLD_API_SECRET as well if it is only the key id"
+        )
+    return key
+
+
+def load(path: Path | None, env: Mapping[str, str]) -> Config:
+    """Read defaults, then `path` (TOML), then `env` overrides; validate everything.
+
+    Args:
+        path: a TOML file merged over the built-in defaults, or None for defaults only.
+        env: the environment (tests pass a dict; the CLI passes `os.environ`).
+
+    Raises:
+        ConfigError: a file cannot be read or parsed, or a key is unknown or invalid.
+    """
+    raw = _defaults()
+    if path is not None:
+        try:
+            user = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        raw = _merge(raw, user, "")
+    raw = _apply_env(raw, env)
+    return _build(raw, env)
+
+
+def _defaults() -> dict[str, Any]:
+    text = resources.files("proxy").joinpath("defaults.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        name = f"{prefix}{key}"
+        if key not in base:
+            raise ConfigError(f"unknown configuration key '{name}'")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{name}' must be a table")
+            if key == "map":  # map tables take any entry
+                out[key] = {**base[key], **value}
+            else:
+                out[key] = _merge(base[key], value, f"{name}.")
+        else:
+            out[key] = value
+    return out
+
+
+_ENV_OVERRIDES = {
+    "INWORLD_REALTIME_URL": ("upstream", "url", str),
+    "PROXY_HOST": ("server", "host", str),
+    "PROXY_PORT": ("server", "port", int),
+    "PROXY_LOG_LEVEL": ("logging", "level", str),
+    "PROXY_LOG_FORMAT": ("logging", "format", str),
+}
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    for var, (section, key, kind) in _ENV_OVERRIDES.items():
+        value = env.get(var)
+        if not value:
+            continue
+        try:
+            raw[section] = {**raw[section], key: kind(value)}
+        except ValueError:
+            raise ConfigError(f"{var} must be an integer, got {value!r}") from None
+    return raw
+
+
+_T = TypeVar("_T")
+
+
+def _get(table: Mapping[str, Any], section: str, key: str, kind: type[_T]) -> _T:
+    value = table[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"'{section}.{key}' must be of type {kind.__name__}, got {value!r}")
+    return value
+
+
+def _str_map(table: Mapping[str, Any], section: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in table["map"].items():
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"'{section}.map.{key}' must be a non-empty string")
+        out[key] = value
+    return out
+
+
+def _nonempty(value: str, name: str) -> str:
+    if not value:
+        raise ConfigError(f"'{name}' must not be empty")
+    return value
+
+
+def _port(value: int, name: str) -> int:
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"'{name}' must be a port number (0-65535), got {value}")
+    return value
+
+
+def _positive(value: float, name: str, *, zero_ok: bool = False) -> float:
+    if value < 0 or (value == 0 and not zero_ok):
+        raise ConfigError(f"'{name}' must be {'>= 0' if zero_ok else '> 0'}, got {value}")
+    return value
+
+
+def _upstream_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigError(f"'upstream.url' must be a ws:// or wss:// URL, got {value!r}")
+    if parts.query:
+        raise ConfigError("'upstream.url' must not carry a query; the proxy adds key and protocol")
+    return value
+
+
+def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
+    srv, up, emu = raw["server"], raw["upstream"], raw["emulator"]
+    models, stt, voices = raw["models"], raw["transcription"], raw["voices"]
+    tr, lg = raw["translation"], raw["logging"]
+    drop_fields = _get(tr, "translation", "drop_session_fields", list)
+    if not all(isinstance(item, str) for item in drop_fields):
+        raise ConfigError("'translation.drop_session_fields' must be a list of strings")
+    level = _get(lg, "logging", "level", str).lower()
+    if level not in _LEVELS:
+        raise ConfigError(f"'logging.level' must be one of {', '.join(_LEVELS)}, got {level!r}")
+    fmt = _get(lg, "logging", "format", str)
+    if fmt not in ("json", "console", "auto"):
+        raise ConfigError(f"'logging.format' must be json, console or auto, got {fmt!r}")
+    return Config(
+        server=ServerConfig(
+            host=_nonempty(_get(srv, "server", "host", str), "server.host"),
+            port=_port(_get(srv, "server", "port", int), "server.port"),
+            max_message_bytes=int(
+                _positive(_get(srv, "server", "max_message_bytes", int), "server.max_message_bytes")
+            ),
+        ),
+        upstream=UpstreamConfig(
+            url=_upstream_url(_get(up, "upstream", "url", str)),
+            connect_timeout=_positive(
+                _get(up, "upstream", "connect_timeout", float), "upstream.connect_timeout"
+            ),
+            credential=basic_credential(
+                env.get("INWORLD_API_KEY") or None, env.get("INWORLD_API_SECRET") or None
+            ),
+        ),
+        rules=Rules(
+            model_fallback=_nonempty(_get(models, "models", "fallback", str), "models.fallback"),
+            model_map=_str_map(models, "models"),
+            stt_fallback=_nonempty(
+                _get(stt, "transcription", "fallback", str), "transcription.fallback"
+            ),
+            stt_map=_str_map(stt, "transcription"),
+            transcription_when_absent=_get(stt, "transcription", "enable_when_absent", bool),
+            tts_model=_nonempty(_get(raw["tts"], "tts", "model", str), "tts.model"),
+            voice_default=_nonempty(_get(voices, "voices", "default", str), "voices.default"),
+            voice_map=_str_map(voices, "voices"),
+            echo_client_names=_get(tr, "translation", "echo_client_names", bool),
+            drop_session_fields=tuple(drop_fields),
+            drop_inworld_only_events=_get(tr, "translation", "drop_inworld_only_events", bool),
+        ),
+        logging=LoggingConfig(level=level, format=cast(LogFormat, fmt)),
+        emulator=EmulatorConfig(
+            host=_nonempty(_get(emu, "emulator", "host", str), "emulator.host"),
+            port=_port(_get(emu, "emulator", "port", int), "emulator.port"),
+            ping_interval=_positive(
+                _get(emu, "emulator", "ping_interval", float),
+                "emulator.ping_interval",
+                zero_ok=True,
+            ),
+            response_pace=_positive(
+                _get(emu, "emulator", "response_pace", float),
+                "emulator.response_pace",
+                zero_ok=True,
+            ),
+            api_key=env.get("INWORLD_API_KEY") or None,
+            api_secret=env.get("INWORLD_API_SECRET") or None,
+        ),
+    )

@@ -1,0 +1,101 @@
+"""OpenAI-shaped `error` events and WebSocket close-code mapping (pure).
+
+Error shape: `openai-realtime.md` §7.1. Close codes: §8 there and `anchors.md` §3.3.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "client_close_code",
+    "error_event",
+    "error_text",
+    "new_event_id",
+    "upstream_refusal",
+]
+
+# Codes RFC 6455 forbids in a Close frame; they only describe what a peer observed.
+_UNSENDABLE = {1004, 1005, 1006, 1015}
+
+
+def new_event_id() -> str:
+    """A fresh id for an event the proxy itself creates (OpenAI's `event_...` style)."""
+    return f"event_{uuid.uuid4().hex[:24]}"
+
+
+def error_event(
+    message: str,
+    *,
+    error_type: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+    event_id: Any = None,
+) -> dict[str, Any]:
+    """Build an OpenAI Realtime `error` event.
+
+    Args:
+        message: human-readable text; must never contain a credential.
+        event_id: the offending client event's `event_id` (None when it had none).
+    """
+    return {
+        "type": "error",
+        "event_id": new_event_id(),
+        "error": {
+            "type": error_type,
+            "code": code,
+            "message": message,
+            "param": param,
+            "event_id": event_id if isinstance(event_id, str) else None,
+        },
+    }
+
+
+def error_text(message: str, **kwargs: Any) -> str:
+    """`error_event(...)` serialised, ready for a TEXT frame."""
+    return orjson.dumps(error_event(message, **kwargs)).decode()
+
+
+def upstream_refusal(status: int | None, detail: str) -> tuple[dict[str, Any], int, str]:
+    """Map a failed upstream handshake to (error event, close code, close reason).
+
+    401/403 close with 1008 (policy), 429 with 1013 (try again later), anything else, including
+    a timeout or refused TCP connection (`status` None), with 1011.
+    """
+    where = f"HTTP {status}" if status is not None else detail
+    if status in (401, 403):
+        event = error_event(
+            f"Inworld refused the proxy's credentials ({where}); "
+            "check INWORLD_API_KEY / INWORLD_API_SECRET",
+            code="upstream_unauthorized",
+        )
+        return event, 1008, "upstream refused credentials"
+    if status == 429:
+        event = error_event(
+            f"Inworld is rate limiting new sessions ({where}); retry shortly",
+            error_type="rate_limit_exceeded",
+            code="upstream_rate_limited",
+        )
+        return event, 1013, "upstream rate limited"
+    event = error_event(
+        f"Could not open the Inworld realtime session ({where})",
+        error_type="server_error",
+        code="upstream_unavailable",
+    )
+    return event, 1011, "upstream unavailable"
+
+
+def client_close_code(code: int | None) -> int:
+    """The code to send one peer when the other closed with `code`.
+
+    Codes a Close frame may carry pass unchanged; "no status" (1005, or None) becomes 1000;
+    an abnormal end (1006, 1015, unknown) becomes 1011 so the peer knows it was not clean.
+    """
+    if code is None or code == 1005:
+        return 1000
+    if code in _UNSENDABLE or not (1000 <= code <= 4999) or 1016 <= code < 3000:
+        return 1011
+    return code

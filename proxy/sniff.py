@@ -1,0 +1,44 @@
+"""Cheap event-type detection for the hot path (audio frames), without parsing JSON.
+
+Audio appends and audio deltas are nearly all of the traffic; nothing in them changes, so the
+relay forwards the original text. `sniff_type` reads the top-level `"type"` value from the first
+bytes of a frame and returns None whenever it is not certain, so the caller falls back to a
+full parse.
+"""
+
+from __future__ import annotations
+
+__all__ = ["sniff_type"]
+
+_WINDOW = 256  # "type" sits in the first few dozen bytes of every real client's frames
+
+
+def sniff_type(text: str) -> str | None:
+    """Return the top-level `type` of the JSON object `text`, or None if unsure.
+
+    Sure means: `"type"` occurs in the first 256 characters, only one `{` precedes it (so it is a
+    top-level key, not a nested one), and its value is a plain string without escapes.
+    """
+    head = text[:_WINDOW]
+    key = head.find('"type"')
+    if key < 1 or head[key - 1] == "\\":
+        return None
+    if head.count("{", 0, key) != 1 or head.count("[", 0, key):
+        return None
+    colon = key + 6
+    while colon < len(head) and head[colon] in " \t\r\n":
+        colon += 1
+    if colon >= len(head) or head[colon] != ":":
+        return None
+    start = colon + 1
+    while start < len(head) and head[start] in " \t\r\n":
+        start += 1
+    if start >= len(head) or head[start] != '"':
+        return None
+    end = head.find('"', start + 1)
+    if end < 0:
+        return None
+    value = head[start + 1 : end]
+    if "\\" in value:
+        return None
+    return value
