@@ -1,0 +1,205 @@
+"""The I/O shell: the only code that holds both sockets of a session.
+
+`Relay.run()` reads like websockets' `data_received`: feed each frame to the `Translator`,
+execute the commands it returns. Two pumps run in one `TaskGroup`:
+
+- the client pump reads the client from the moment it is accepted; its first frame bound for
+  Inworld waits until the upstream is open (the client's socket buffers are the bounded buffer:
+  aiohttp stops reading from TCP when its queue fills);
+- the upstream pump dials Inworld, sends the proxy's initial `session.update`, then relays.
+
+Whichever side ends first ends the session: both pumps are cancelled, and each socket still
+open is closed with the code the other side used (`proxy.errors.client_close_code`). No task
+outlives `run()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+import orjson
+import structlog
+from aiohttp import WSMsgType, web
+
+from proxy.commands import CloseClient, Command, ToClient, ToUpstream
+from proxy.errors import client_close_code, upstream_refusal
+from proxy.translate import Translator
+from proxy.upstream import UpstreamRefused
+
+__all__ = ["Dial", "Relay", "SessionEnd"]
+
+Dial = Callable[[], Awaitable[aiohttp.ClientWebSocketResponse]]
+
+_CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
+_REASON_MAX = 123  # RFC 6455: a close reason fits a 125-byte control frame
+
+
+@dataclass(slots=True)
+class SessionEnd:
+    """How a session ended, for the session's closing log line (and metrics)."""
+
+    ended_by: str = "unknown"  # client | upstream | proxy
+    client_code: int | None = None
+    upstream_code: int | None = None
+    reason: str = ""
+    upstream_status: int | None = None
+    frames_up: int = 0
+    frames_down: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def _close_of(msg: aiohttp.WSMessage, close_code: int | None) -> tuple[int, str]:
+    """(code, reason) a peer ended with; 1006 when it vanished without a Close frame."""
+    if msg.type is WSMsgType.CLOSE:
+        reason = msg.extra if isinstance(msg.extra, str) else ""
+        return int(msg.data), reason.encode()[:_REASON_MAX].decode(errors="ignore")
+    if msg.type is WSMsgType.ERROR or close_code is None:
+        return 1006, ""
+    return close_code, ""
+
+
+class Relay:
+    """Relay one client connection to one upstream session.
+
+    Args:
+        client: the accepted (prepared) client WebSocket.
+        dial: opens the upstream socket; raises `UpstreamRefused` on failure.
+        translator: the session's sans-I/O core.
+        log: a structlog logger bound to the session.
+    """
+
+    def __init__(
+        self,
+        client: web.WebSocketResponse,
+        dial: Dial,
+        translator: Translator,
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        self._client = client
+        self._dial = dial
+        self._translator = translator
+        self._log = log
+        self._upstream: aiohttp.ClientWebSocketResponse | None = None
+        self._upstream_ready = asyncio.Event()
+        self._done = asyncio.Event()
+        self._close_client: tuple[int, str] | None = None
+        self._close_upstream: tuple[int, str] | None = None
+        self.end = SessionEnd()
+
+    async def run(self) -> SessionEnd:
+        """Relay until either side ends; close both sockets; return how it ended."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = (
+                    tg.create_task(self._client_pump(), name="client-pump"),
+                    tg.create_task(self._upstream_pump(), name="upstream-pump"),
+                )
+                await self._done.wait()
+                for task in tasks:
+                    task.cancel()
+        finally:
+            await self._close_sockets()
+        return self.end
+
+    def _finish(
+        self,
+        ended_by: str,
+        *,
+        client: tuple[int, str] | None = None,
+        upstream: tuple[int, str] | None = None,
+    ) -> None:
+        """Record the first end of the session and what each socket should be closed with."""
+        if self._done.is_set():
+            return
+        self.end.ended_by = ended_by
+        self._close_client = client
+        self._close_upstream = upstream
+        self._done.set()
+
+    # -- pumps ----------------------------------------------------------------------------
+
+    async def _client_pump(self) -> None:
+        client, translator = self._client, self._translator
+        while True:
+            msg = await client.receive()
+            if msg.type is WSMsgType.TEXT:
+                self.end.frames_up += 1
+                await self._execute(translator.from_client(msg.data))
+            elif msg.type is WSMsgType.BINARY:
+                await self._execute(translator.from_client_binary(msg.data))
+            elif msg.type in _CLOSED:
+                code, reason = _close_of(msg, client.close_code)
+                self.end.client_code = code
+                self.end.reason = reason or "client closed"
+                self._finish("client", upstream=(client_close_code(code), reason))
+                return
+
+    async def _upstream_pump(self) -> None:
+        try:
+            upstream = self._upstream = await self._dial()
+        except UpstreamRefused as exc:
+            event, code, reason = upstream_refusal(exc.status, exc.detail)
+            self.end.upstream_status = exc.status
+            self.end.reason = f"upstream handshake failed: {exc.detail}"
+            await self._send_client_text(orjson.dumps(event).decode())
+            self._finish("upstream", client=(code, reason))
+            return
+        for command in self._translator.start():  # before any client frame may go up
+            assert isinstance(command, ToUpstream)
+            await upstream.send_str(command.text)
+        self._upstream_ready.set()
+        translator = self._translator
+        while True:
+            msg = await upstream.receive()
+            if msg.type is WSMsgType.TEXT:
+                self.end.frames_down += 1
+                await self._execute(translator.from_upstream(msg.data))
+            elif msg.type is WSMsgType.BINARY:
+                continue  # Inworld speaks TEXT only; a binary frame has no OpenAI meaning
+            elif msg.type in _CLOSED:
+                code, reason = _close_of(msg, upstream.close_code)
+                self.end.upstream_code = code
+                self.end.reason = reason or "upstream closed"
+                sent = client_close_code(code)
+                if code == 1006:
+                    reason = "upstream connection lost"
+                self._finish("upstream", client=(sent, reason))
+                return
+
+    # -- command execution -----------------------------------------------------------------
+
+    async def _execute(self, commands: Sequence[Command]) -> None:
+        for command in commands:
+            match command:
+                case ToUpstream(text):
+                    if not self._upstream_ready.is_set():
+                        await self._upstream_ready.wait()
+                    assert self._upstream is not None
+                    await self._upstream.send_str(text)
+                case ToClient(text):
+                    await self._send_client_text(text)
+                case CloseClient(code, reason):
+                    self.end.reason = reason
+                    self._finish("proxy", client=(code, reason), upstream=(1000, ""))
+
+    async def _send_client_text(self, text: str) -> None:
+        try:
+            await self._client.send_str(text)
+        except ConnectionError:
+            # The client is gone; its pump sees the close and ends the session.
+            self._log.debug("client_send_failed")
+
+    async def _close_sockets(self) -> None:
+        client, upstream = self._client, self._upstream
+        if upstream is not None and not upstream.closed:
+            code, reason = self._close_upstream or (1000, "")
+            self.end.upstream_code = self.end.upstream_code or code
+            await upstream.close(code=code, message=reason.encode())
+        if not client.closed:
+            code, reason = self._close_client or (1000, "")
+            self.end.client_code = self.end.client_code or code
+            await client.close(code=code, message=reason.encode())
