@@ -1,0 +1,97 @@
+"""Shared fixtures: configuration, a proxy on loopback, and scriptable fake upstreams."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry
+
+from proxy.app import create_app
+from proxy.config import Config
+from tests.helpers import config
+
+KEY, SECRET = "test-key", "test-secret"
+CREDENTIAL = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+
+StartProxy = Callable[..., Awaitable[TestServer]]
+
+
+def proxy_config(upstream_url: str, **rules: Any) -> Config:
+    """Default config pointed at `upstream_url` with the test credentials."""
+    cfg = config({"INWORLD_API_KEY": KEY, "INWORLD_API_SECRET": SECRET})
+    cfg = dataclasses.replace(cfg, upstream=dataclasses.replace(cfg.upstream, url=upstream_url))
+    if rules:
+        cfg = dataclasses.replace(cfg, rules=dataclasses.replace(cfg.rules, **rules))
+    return cfg
+
+
+@pytest.fixture
+def start_proxy(aiohttp_server: Any) -> StartProxy:
+    """Start the proxy app for a config; returns its TestServer."""
+
+    async def start(cfg: Config, registry: CollectorRegistry | None = None) -> TestServer:
+        app = create_app(
+            cfg,
+            registry=registry or CollectorRegistry(),
+            logger=structlog.get_logger("test"),
+        )
+        server: TestServer = await aiohttp_server(app)
+        return server
+
+    return start
+
+
+@dataclasses.dataclass
+class FakeUpstream:
+    """A scriptable stand-in for Inworld, for relay behaviour the emulator does not model."""
+
+    status: int | None = None  # answer the upgrade with this HTTP status instead
+    close_after: tuple[int, str] | None = None  # close with (code, reason) after first frame
+    requests: list[web.Request] = dataclasses.field(default_factory=list)
+    received: list[str] = dataclasses.field(default_factory=list)
+    closes: list[int | None] = dataclasses.field(default_factory=list)
+    got_frame: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    closed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    async def handler(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(request)
+        if self.status is not None:
+            return web.json_response({"error": "refused"}, status=self.status)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str('{"type":"session.created","event_id":"x","session":{}}')
+        first = True
+        async for msg in ws:
+            self.received.append(msg.data)
+            self.got_frame.set()
+            if first:  # the proxy's initial session.update: acknowledge it
+                first = False
+                await ws.send_str('{"type":"session.updated","event_id":"y","session":{}}')
+            if self.close_after is not None:
+                code, reason = self.close_after
+                await ws.close(code=code, message=reason.encode())
+        self.closes.append(ws.close_code)
+        self.closed.set()
+        return ws
+
+
+@pytest.fixture
+def fake_upstream(aiohttp_server: Any) -> Callable[..., Awaitable[tuple[FakeUpstream, str]]]:
+    """Start a FakeUpstream; returns it and its ws:// URL."""
+
+    async def start(**options: Any) -> tuple[FakeUpstream, str]:
+        fake = FakeUpstream(**options)
+        app = web.Application()
+        app.router.add_get("/api/v1/realtime/session", fake.handler)
+        server = await aiohttp_server(app)
+        return fake, str(server.make_url("/api/v1/realtime/session")).replace("http", "ws", 1)
+
+    return start
