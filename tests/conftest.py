@@ -16,6 +16,13 @@ from prometheus_client import CollectorRegistry
 
 from proxy.app import create_app
 from proxy.config import Config
+from proxy.emulator import (
+    EMULATOR_PATH,
+    EMULATOR_SESSIONS,
+    EmulatorConnection,
+    EmulatorSettings,
+    create_emulator_app,
+)
 from tests.helpers import config
 
 KEY, SECRET = "test-key", "test-secret"
@@ -95,3 +102,48 @@ def fake_upstream(aiohttp_server: Any) -> Callable[..., Awaitable[tuple[FakeUpst
         return fake, str(server.make_url("/api/v1/realtime/session")).replace("http", "ws", 1)
 
     return start
+
+
+@dataclasses.dataclass
+class Stack:
+    """The emulator and a proxy in front of it, both on loopback."""
+
+    emulator: TestServer
+    proxy: TestServer
+    registry: CollectorRegistry
+
+    @property
+    def sessions(self) -> dict[str, EmulatorConnection]:
+        """The emulator's per-session records (keyed by Inworld session key)."""
+        return self.emulator.app[EMULATOR_SESSIONS]
+
+    def only_session(self) -> EmulatorConnection:
+        """The single emulator session a test opened."""
+        [record] = self.sessions.values()
+        return record
+
+    def proxy_ws_base(self) -> str:
+        """The `websocket_base_url` an OpenAI SDK client uses for the proxy."""
+        return str(self.proxy.make_url("/v1")).replace("http", "ws", 1)
+
+    def emulator_ws_base(self) -> str:
+        """The same, pointed straight at the emulator (which must refuse an OpenAI client)."""
+        return str(self.emulator.make_url("/v1")).replace("http", "ws", 1)
+
+
+@pytest.fixture
+def emulator_settings() -> EmulatorSettings:
+    """Emulator settings for the stack; override in a test module to change them."""
+    return EmulatorSettings(api_key=KEY, api_secret=SECRET, ping_interval=0.05)
+
+
+@pytest.fixture
+async def stack(
+    aiohttp_server: Any, start_proxy: StartProxy, emulator_settings: EmulatorSettings
+) -> Stack:
+    """Emulator (checking the test credentials, pinging often) and a proxy in front of it."""
+    emulator = await aiohttp_server(create_emulator_app(emulator_settings))
+    url = str(emulator.make_url(EMULATOR_PATH)).replace("http", "ws", 1)
+    registry = CollectorRegistry()
+    proxy = await start_proxy(proxy_config(url), registry)
+    return Stack(emulator=emulator, proxy=proxy, registry=registry)

@@ -1,0 +1,144 @@
+"""proxy.cli: the command line, including real processes and real signals."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from openai import AsyncOpenAI
+
+from proxy.cli import main
+
+TIMEOUT = 20
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_serve_without_credentials_names_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    """No credentials and no --emulator: exit 2 with one line naming the variable."""
+    assert main(["serve"], env={}) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "INWORLD_API_KEY" in err[0]
+    assert "--emulator" in err[0]
+
+
+def test_default_command_is_serve(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a subcommand the CLI behaves as `serve`."""
+    assert main(["--port", "1"], env={}) == 2
+    assert "INWORLD_API_KEY" in capsys.readouterr().err
+
+
+def test_bad_config_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An invalid config file stops the CLI with the key in the message."""
+    path = tmp_path / "bad.toml"
+    path.write_text("[server]\nportt = 1\n")
+    assert main(["serve", "--emulator", "--config", str(path)], env={}) == 2
+    assert "server.portt" in capsys.readouterr().err
+    assert main(["serve", "--emulator"], env={"PROXY_CONFIG": str(path)}) == 2
+    assert "server.portt" in capsys.readouterr().err
+
+
+def test_half_credentials_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """A key id without its secret is refused at start."""
+    assert main(["serve"], env={"INWORLD_API_KEY": "not-base64-id"}) == 2
+    assert "INWORLD_API_SECRET" in capsys.readouterr().err
+
+
+async def start_process(*args: str, env: dict[str, str] | None = None) -> Any:
+    """Start `python -m proxy ARGS` with JSON logs on stdout."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("INWORLD_", "PROXY_"))}
+    full_env.update(env or {})
+    full_env["PROXY_LOG_FORMAT"] = "json"
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy", *args,
+        cwd=ROOT, env=full_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def log_lines(process: Any) -> AsyncIterator[dict[str, Any]]:
+    """The process's JSON log lines, parsed (non-JSON lines are skipped)."""
+    while line := await process.stdout.readline():
+        try:
+            yield orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+
+
+async def wait_for_event(process: Any, event: str) -> dict[str, Any]:
+    async with asyncio.timeout(TIMEOUT):
+        async for record in log_lines(process):
+            if record.get("event") == event:
+                return record
+    raise AssertionError(f"process ended before logging {event}")
+
+
+async def stop(process: Any) -> int:
+    process.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(TIMEOUT):
+        return int(await process.wait())
+
+
+async def test_serve_emulator_demo_process() -> None:
+    """The README demo: `python -m proxy --emulator` serves an SDK turn and exits 0 on SIGTERM."""
+    process = await start_process("--emulator", "--port", "0")
+    try:
+        listening = await wait_for_event(process, "listening")
+        base = listening["url"].removesuffix("/realtime")
+        client = AsyncOpenAI(api_key="sk-demo", websocket_base_url=base)
+        async with asyncio.timeout(TIMEOUT):
+            async with client.realtime.connect(model="gpt-realtime") as conn:
+                await conn.session.update(
+                    session={"type": "realtime", "output_modalities": ["text"]}
+                )
+                await conn.conversation.item.create(
+                    item={
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "hello there"}],
+                    }
+                )
+                await conn.response.create()
+                text = ""
+                async for event in conn:
+                    if event.type == "response.output_text.delta":
+                        text += event.delta
+                    if event.type == "response.done":
+                        break
+        assert "hello there" in text
+    finally:
+        code = await stop(process)
+    assert code == 0
+
+
+def basic(key: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
+
+
+async def test_emulator_process_checks_credentials() -> None:
+    """`emulator` alone refuses credentials that do not match its environment's."""
+    env = {"INWORLD_API_KEY": "ci-key", "INWORLD_API_SECRET": "ci-secret"}
+    process = await start_process("emulator", "--port", "0", env=env)
+    try:
+        listening = await wait_for_event(process, "emulator_listening")
+        url = listening["url"] + "?key=s1&protocol=realtime"
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await http.ws_connect(url, headers=basic("ci-key", "wrong"))
+            assert info.value.status == 401
+            ws = await http.ws_connect(url, headers=basic("ci-key", "ci-secret"))
+            async with asyncio.timeout(TIMEOUT):
+                first = await ws.receive_json()
+            await ws.close()
+        assert first["type"] == "session.created"
+    finally:
+        code = await stop(process)
+    assert code == 0
