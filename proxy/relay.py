@@ -46,7 +46,8 @@ class SessionEnd:
     client_code: int | None = None
     upstream_code: int | None = None
     reason: str = ""
-    upstream_status: int | None = None
+    upstream_status: int | None = None  # HTTP status of a refused upstream handshake
+    handshake_failed: bool = False
     frames_up: int = 0
     frames_down: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -144,6 +145,7 @@ class Relay:
         except UpstreamRefused as exc:
             event, code, reason = upstream_refusal(exc.status, exc.detail)
             self.end.upstream_status = exc.status
+            self.end.handshake_failed = True
             self.end.reason = f"upstream handshake failed: {exc.detail}"
             await self._send_client_text(orjson.dumps(event).decode())
             self._finish("upstream", client=(code, reason))

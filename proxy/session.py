@@ -74,7 +74,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     duration = time.monotonic() - end.started
     metrics.sessions.labels(end.ended_by).inc()
     metrics.session_duration.observe(duration)
-    if end.upstream_status is not None or "handshake" in end.reason:
+    if end.handshake_failed:
         metrics.upstream_handshake_failures.labels(str(end.upstream_status or "none")).inc()
     log.info(
         "session_end",
