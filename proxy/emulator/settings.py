@@ -1,0 +1,111 @@
+"""Emulator settings: one frozen dataclass, every knob documented with its default.
+
+The hosted Inworld service leaves several behaviours unknown (reference §10 "Emulator switches",
+§11); each such behaviour is a field here so tests and users can pick either side.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["EmulatorSettings"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmulatorSettings:
+    """Configuration of the built-in Inworld emulator.
+
+    Construction validates ranges and raises ``ValueError`` naming the bad field.
+
+    Credentials (reference §1.2):
+        ``api_key`` / ``api_secret``: when both are ``None`` any well-formed credential is
+        accepted. When both are set, ``Basic``/``Bearer``/``basic_`` credentials must equal
+        ``base64(api_key:api_secret)``. When only ``api_key`` is set it is the portal's
+        pre-encoded "API key (Base64)" and the credential must equal it verbatim.
+        Setting ``api_secret`` alone is an error.
+    """
+
+    api_key: str | None = field(default=None, repr=False)
+    """Key id (with ``api_secret``) or the portal's base64 ``id:secret`` credential (alone)."""
+    api_secret: str | None = field(default=None, repr=False)
+    """Secret half of the key; requires ``api_key``."""
+
+    ping_interval: float = 10.0
+    """Seconds between app-level ``{"type":"ping"}`` frames (§1.4); 0 disables them."""
+    response_pace: float = 0.0
+    """Seconds between successive audio chunks of a response. 0 streams as fast as possible
+    (still yielding to the event loop); tests use > 0 to keep a response in flight."""
+    audio_chunk_ms: int = 100
+    """Duration of each ``response.output_audio.delta`` chunk (PCM16 24 kHz)."""
+    audio_ms_per_char: int = 60
+    """Synthesized reply audio length per character of reply text."""
+    max_audio_ms: int = 10_000
+    """Cap on the synthesized audio length of one reply."""
+
+    omit_function_call_name: bool = True
+    """Leave ``name`` out of ``response.function_call_arguments.done`` like Inworld (§3.3 #1)."""
+    content_part_type: Literal["audio", "output_audio"] = "audio"
+    """Assistant content-part type: prototype ``audio``/``text`` or GA ``output_audio``/
+    ``output_text`` (§3.3 #6)."""
+    echo_response_metadata: bool = False
+    """Copy ``response.create.response.metadata`` into the response object. Unknown for Inworld
+    (not documented), so off by default: a proxy must not rely on the upstream echoing it."""
+    unknown_event_error: bool = False
+    """False: ignore unknown client event types (prototype, §4). True: answer an ``error``."""
+    vad_events_without_turn_detection: bool = True
+    """Emit ``speech_started``/``speech_stopped`` even when ``turn_detection`` is null (§3.1:
+    Inworld fires them regardless). They never commit or interrupt in that mode."""
+    coerce_audio_format: bool = True
+    """Force ``audio.input/output.format`` to PCM16 24 kHz in the effective session, as Inworld's
+    tau2 fork observed (§5). False echoes the requested format (audio stays PCM16 24 kHz)."""
+
+    input_transcript: str = "Hello from the emulator."
+    """What the fake speech recogniser "hears" for any detected speech."""
+    vad_threshold: float = 500.0
+    """RMS level (int16 scale) above which a 20 ms window counts as speech."""
+    vad_min_speech_ms: int = 60
+    """Speech starts after this much consecutive audio above ``vad_threshold``."""
+    default_silence_ms: int = 500
+    """End-of-speech silence when ``turn_detection.silence_duration_ms`` is absent."""
+
+    default_model: str = "google-ai-studio/gemini-2.5-flash"
+    """LLM in ``session.created`` (§2.5, older docs)."""
+    default_voice: str = "Dennis"
+    """Voice in ``session.created`` (§2.5)."""
+    default_tts_model: str = "inworld-tts-1.5-mini"
+    """TTS model in ``session.created`` (§2.5, older docs)."""
+    default_stt_model: str | None = None
+    """STT model in ``session.created``; None means ``transcription: null`` (§2.5 template)."""
+    session_ttl_seconds: int = 900
+    """``expires_at`` = creation time + this (prototype, §2.5); not enforced."""
+
+    extra_llm_providers: tuple[str, ...] = ()
+    """Additional ``provider`` prefixes accepted in ``provider/model`` LLM ids."""
+    extra_voices: tuple[str, ...] = ()
+    """Additional voice ids accepted besides the catalogue and ``<workspace>__<name>`` ids."""
+
+    max_msg_size: int = 16 * 1024 * 1024
+    """Largest client frame accepted by the WebSocket (bytes; 0 = unlimited)."""
+    max_recorded_events: int = 10_000
+    """Client events kept per connection for test inspection (oldest dropped first)."""
+
+    def __post_init__(self) -> None:
+        """Validate ranges; raise ``ValueError`` naming the offending field."""
+        if self.api_secret is not None and self.api_key is None:
+            raise ValueError("api_secret requires api_key")
+        checks: tuple[tuple[str, bool], ...] = (
+            ("ping_interval", self.ping_interval >= 0),
+            ("response_pace", self.response_pace >= 0),
+            ("audio_chunk_ms", self.audio_chunk_ms > 0),
+            ("audio_ms_per_char", self.audio_ms_per_char > 0),
+            ("max_audio_ms", self.max_audio_ms > 0),
+            ("vad_threshold", self.vad_threshold > 0),
+            ("vad_min_speech_ms", self.vad_min_speech_ms > 0),
+            ("default_silence_ms", self.default_silence_ms > 0),
+            ("session_ttl_seconds", self.session_ttl_seconds > 0),
+            ("max_msg_size", self.max_msg_size >= 0),
+            ("max_recorded_events", self.max_recorded_events >= 0),
+            ("content_part_type", self.content_part_type in ("audio", "output_audio")),
+        )
+        for name, ok in checks:
+            if not ok:
+                raise ValueError(f"invalid emulator setting {name}={getattr(self, name)!r}")
