@@ -10,7 +10,7 @@ from aiohttp import WSCloseCode, web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from proxy.appkeys import CONFIG, HTTP, LOGGER, METRICS, SOCKETS
+from proxy.appkeys import CONFIG, HTTP, LIFECYCLE, LOGGER, METRICS, SOCKETS, Lifecycle
 from proxy.config import Config
 from proxy.metrics import Metrics
 from proxy.session import realtime_handler
@@ -36,7 +36,9 @@ async def _healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def _readyz(_: web.Request) -> web.Response:
+async def _readyz(request: web.Request) -> web.Response:
+    if request.app[LIFECYCLE].draining:
+        return web.json_response({"status": "draining"}, status=503)
     return web.json_response({"status": "ready"})
 
 
@@ -52,6 +54,7 @@ def create_app(
     app[METRICS] = Metrics(registry)
     app[LOGGER] = logger
     app[SOCKETS] = set()
+    app[LIFECYCLE] = Lifecycle()
     app.cleanup_ctx.append(_http_client)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/v1/realtime", realtime_handler)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aiohttp
 import structlog
 from aiohttp import web
@@ -9,10 +11,19 @@ from aiohttp import web
 from proxy.config import Config
 from proxy.metrics import Metrics
 
-__all__ = ["CONFIG", "HTTP", "LOGGER", "METRICS", "SOCKETS"]
+__all__ = ["CONFIG", "HTTP", "LIFECYCLE", "LOGGER", "METRICS", "SOCKETS", "Lifecycle"]
+
+
+@dataclass(slots=True)
+class Lifecycle:
+    """Process-wide serving state, read by /readyz and by new connections."""
+
+    draining: bool = False  # set on SIGTERM: /readyz answers 503, new sessions are refused
+
 
 CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", Metrics)
 LOGGER = web.AppKey("logger", structlog.typing.FilteringBoundLogger)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 
+from proxy.appkeys import LIFECYCLE
 from tests.conftest import CREDENTIAL, proxy_config
 
 TIMEOUT = 5
@@ -178,3 +179,17 @@ async def test_subprotocol_realtime_is_selected(fake_upstream: Any, start_proxy:
     async with connect(proxy, "/realtime", protocols=protocols) as ws:
         assert ws.protocol == "realtime"
         assert (await receive_json(ws))["type"] == "session.created"
+
+
+async def test_health_and_readiness(fake_upstream: Any, start_proxy: Any) -> None:
+    """/healthz is alive; /readyz is 200 while serving and 503 while draining."""
+    _, url = await fake_upstream()
+    proxy = await start_proxy(proxy_config(url))
+    async with aiohttp.ClientSession() as http:
+        async with http.get(proxy.make_url("/healthz")) as response:
+            assert response.status == 200
+        async with http.get(proxy.make_url("/readyz")) as response:
+            assert response.status == 200
+        proxy.app[LIFECYCLE].draining = True
+        async with http.get(proxy.make_url("/readyz")) as response:
+            assert response.status == 503
