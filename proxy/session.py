@@ -15,11 +15,18 @@ import aiohttp
 from aiohttp import web
 
 from proxy.appkeys import CONFIG, HTTP, LOGGER, METRICS, SOCKETS
+from proxy.dialect import detect_dialect
 from proxy.relay import Relay
 from proxy.translate import Translator
 from proxy.upstream import connect, new_session_key
 
-__all__ = ["realtime_handler", "websocket_required"]
+__all__ = ["offered_subprotocols", "realtime_handler", "websocket_required"]
+
+
+def offered_subprotocols(request: web.Request) -> list[str]:
+    """The sub-protocols the client offered (may include credentials: never log them)."""
+    header = request.headers.get("Sec-WebSocket-Protocol", "")
+    return [item.strip() for item in header.split(",") if item.strip()]
 
 
 def websocket_required() -> web.Response:
@@ -64,8 +71,9 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         log.debug("upstream_connected", seconds=round(time.monotonic() - started, 4))
         return ws
 
-    translator = Translator(cfg.rules, url_model=url_model)
-    log.info("session_start", peer=request.remote, subprotocol=client.ws_protocol)
+    dialect = detect_dialect(request.headers.get("OpenAI-Beta"), offered_subprotocols(request))
+    translator = Translator(cfg.rules, url_model=url_model, dialect=dialect)
+    log.info("session_start", peer=request.remote, subprotocol=client.ws_protocol, dialect=dialect)
     try:
         end = await Relay(client, dial, translator, log).run()
     finally:
@@ -86,6 +94,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         frames_from_client=end.frames_up,
         frames_from_upstream=end.frames_down,
         voice=translator.names.voice,
+        dialect=translator.dialect,
         duration_s=round(duration, 3),
     )
     return client

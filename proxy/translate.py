@@ -27,6 +27,14 @@ import orjson
 
 from proxy.commands import Command, ToClient, ToUpstream
 from proxy.config import Rules
+from proxy.correlate import Correlator
+from proxy.dialect import (
+    Dialect,
+    beta_fast_rename,
+    client_event_to_ga,
+    is_ga_session,
+    server_event_to_beta,
+)
 from proxy.errors import error_text, new_event_id
 from proxy.rewrite import (
     ClientNames,
@@ -98,16 +106,22 @@ class Translator:
     Args:
         rules: the rewrite rules from the configuration.
         url_model: the client's `?model=` query value, if any.
+        dialect: the client's dialect from its handshake (`proxy.dialect.detect_dialect`);
+            a GA-shaped `session.update` switches a `beta` client to `ga` (§1.1 exception).
     """
 
-    def __init__(self, rules: Rules, *, url_model: str | None = None) -> None:
+    def __init__(
+        self, rules: Rules, *, url_model: str | None = None, dialect: Dialect = "ga"
+    ) -> None:
         self.rules = rules
         self.url_model = url_model
+        self.dialect: Dialect = dialect
         self.phase = Phase.AWAITING_INIT_ACK
         self.names = ClientNames()
         self._held_created: dict[str, Any] | None = None
         self._created_sent = False
         self._function_names: dict[str, str] = {}  # call_id and item_id -> function name
+        self._correlator = Correlator()
 
     # -- client -> upstream ---------------------------------------------------------------
 
@@ -133,6 +147,14 @@ class Translator:
         if not isinstance(kind, str):
             msg = "The 'type' field is missing or not a string."
             return (ToClient(error_text(msg, code="invalid_event", event_id=event_id)),)
+        original = event
+        if self.dialect == "beta":
+            if kind == "session.update" and is_ga_session(event.get("session")):
+                self.dialect = "ga"  # openai-node 5.17-5.23 GA classes sent the beta header
+            else:
+                event = client_event_to_ga(event)
+                kind = event["type"]
+        self._correlator.client_event(kind, event)
         try:
             if kind == "session.update":
                 session = rewrite_session(self.rules, event.get("session"), self.names)
@@ -144,7 +166,7 @@ class Translator:
         except SessionFieldError as exc:
             text = error_text(str(exc), code="invalid_type", param=exc.param, event_id=event_id)
             return (ToClient(text),)
-        return (ToUpstream(text),)
+        return (ToUpstream(text if event is original else _dumps(event)),)
 
     def from_client_binary(self, data: bytes) -> Sequence[Command]:
         """A BINARY frame from the client: OpenAI refuses those (`invalid_event`), so do we."""
@@ -159,6 +181,8 @@ class Translator:
         if kind == "ping":  # Inworld's app-level keep-alive, not an OpenAI event
             return ()
         if kind in _UPSTREAM_FAST and self.phase is Phase.OPEN:
+            if self.dialect == "beta":
+                return (ToClient(beta_fast_rename(kind, text)),)
             return (ToClient(text),)
         try:
             event = orjson.loads(text)
@@ -186,14 +210,21 @@ class Translator:
             if kind == "error":  # the proxy's initial update was refused: the client must know
                 self.phase = Phase.OPEN
         changed |= self._fix_event(kind, event)
-        out.append(ToClient(_dumps(event) if changed else text))
+        out.extend(self._to_client(event, None if changed else text))
         return out
+
+    def _to_client(self, event: dict[str, Any], text: str | None = None) -> Sequence[Command]:
+        """Emit a GA event in the client's dialect; `text` is its unchanged original, if any."""
+        if self.dialect == "beta":
+            beta = server_event_to_beta(event)
+            return () if beta is None else (ToClient(_dumps(beta)),)
+        return (ToClient(text if text is not None else _dumps(event)),)
 
     def _session_event(self, event: dict[str, Any]) -> Sequence[Command]:
         if self.rules.echo_client_names and "session" in event:
             event["session"] = show_client_names(event["session"], self.names)
         if self.phase is Phase.OPEN:
-            return (ToClient(_dumps(event)),)
+            return self._to_client(event)
         if event["type"] == "session.created":
             self._held_created = event
             return ()
@@ -202,14 +233,14 @@ class Translator:
         if self._created_sent:
             return ()
         self._created_sent = True
-        return (ToClient(_dumps({**event, "type": "session.created"})),)
+        return self._to_client({**event, "type": "session.created"})
 
     def _flush_created(self) -> Sequence[Command]:
         if self._held_created is None or self._created_sent:
             return ()
         self._created_sent = True
         held, self._held_created = self._held_created, None
-        return (ToClient(_dumps(held)),)
+        return self._to_client(held)
 
     def _fix_event(self, kind: str, event: dict[str, Any]) -> bool:
         """Apply in-place fix-ups to a server event; return True if it changed."""
@@ -223,14 +254,10 @@ class Translator:
             if name:
                 event["name"] = name
                 return True
-        elif kind == "response.done" and "usage" in event:
-            # Some Inworld builds put usage at the top level (§3.3 #10); clients read
-            # response.usage.
-            usage = event.pop("usage")
-            response = event.get("response")
-            if isinstance(response, dict) and response.get("usage") is None:
-                response["usage"] = usage
-            return True
+        elif kind in ("response.created", "response.done"):
+            return self._correlator.fix_response(kind, event)
+        elif kind == "error":
+            return self._correlator.fix_error(event)
         return False
 
     def _remember_function(self, item: Any) -> None:

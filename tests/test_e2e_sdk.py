@@ -209,3 +209,39 @@ async def test_openai_shaped_session_is_rejected_by_emulator(stack: Stack) -> No
         await ws.close()
     assert event["error"]["param"] == "session.model"
     assert stack.sessions["k1"].session_config["model"] != "gpt-realtime"
+
+
+async def test_beta_sdk_spoken_turn(stack: Stack) -> None:
+    """The SDK's beta client (OpenAI-Beta header) gets beta events and beta shapes."""
+    client = sdk(stack.proxy_ws_base())
+    async with client.beta.realtime.connect(model="gpt-4o-realtime-preview") as conn:
+        [created] = await events_until(conn, "session.created")
+        assert created.session.voice == "alloy"
+        await conn.session.update(
+            session={
+                "voice": "sage",
+                "turn_detection": None,
+                "modalities": ["text", "audio"],
+                "input_audio_transcription": {"model": "whisper-1"},
+            }
+        )
+        [updated] = await events_until(conn, "session.updated")
+        assert updated.session.voice == "sage"
+        assert updated.session.input_audio_format == "pcm16"
+        for chunk in range(5):
+            await conn.input_audio_buffer.append(audio=b64(pcm16_tone(100, offset_ms=chunk * 100)))
+        await conn.input_audio_buffer.commit()
+        await conn.response.create(response={"modalities": ["text", "audio"]})
+        events = await events_until(conn, "response.done")
+    types = [e.type for e in events]
+    assert "response.audio.delta" in types
+    assert "response.audio_transcript.delta" in types
+    assert "conversation.item.created" in types
+    ga_only = {"response.output_audio.delta", "response.output_text.delta"}
+    ga_only |= {"response.output_audio_transcript.delta", "conversation.item.added"}
+    assert not ga_only & set(types)
+    assert "conversation.item.done" not in types
+    assert events[-1].response.modalities == ["text", "audio"]
+    upstream = stack.only_session()
+    assert "OpenAI-Beta" not in upstream.headers
+    assert upstream.session_config["audio"]["output"]["voice"] == "Wendy"

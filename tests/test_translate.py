@@ -222,3 +222,92 @@ def test_response_create_voice_is_mapped() -> None:
     create = {"type": "response.create", "response": {"audio": {"output": {"voice": "shimmer"}}}}
     [(_, event)] = decoded(opened().from_client(dumps(create)))
     assert event["response"]["audio"]["output"]["voice"] == "Luna"
+
+
+def beta_opened() -> Translator:
+    """A beta-dialect translator past session start-up."""
+    tr = Translator(RULES, url_model="gpt-4o-realtime-preview", dialect="beta")
+    tr.start()
+    tr.from_upstream(dumps(CREATED))
+    return tr
+
+
+def test_beta_client_sees_beta_session_created() -> None:
+    """A beta client's session.created is flat (voice at the top, no audio object)."""
+    tr = Translator(RULES, url_model="gpt-4o-realtime-preview", dialect="beta")
+    tr.start()
+    tr.from_upstream(dumps(CREATED))
+    [(_, event)] = decoded(tr.from_upstream(dumps(UPDATED)))
+    assert event["type"] == "session.created"
+    assert event["session"]["voice"] == "alloy"
+    assert "audio" not in event["session"]
+    assert "type" not in event["session"]
+
+
+def test_beta_session_update_goes_up_as_ga_and_mapped() -> None:
+    """A flat beta session.update reaches Inworld nested, with Inworld names."""
+    tr = beta_opened()
+    update = {
+        "type": "session.update",
+        "session": {"voice": "coral", "modalities": ["text", "audio"]},
+    }
+    [(where, event)] = decoded(tr.from_client(dumps(update)))
+    assert where == "upstream"
+    assert event["session"] == {
+        "type": "realtime",
+        "output_modalities": ["audio"],
+        "audio": {"output": {"voice": "Olivia"}},
+    }
+
+
+def test_beta_audio_delta_renamed_on_fast_path() -> None:
+    """Audio deltas reach a beta client as response.audio.delta."""
+    tr = beta_opened()
+    tr.from_upstream(dumps(UPDATED))
+    [command] = tr.from_upstream('{"type":"response.output_audio.delta","delta":"AAAA"}')
+    assert command == ToClient('{"type":"response.audio.delta","delta":"AAAA"}')
+
+
+def test_ga_shaped_update_switches_beta_client_to_ga() -> None:
+    """openai-node 5.17-5.23 sent the beta header with GA events: GA shape wins."""
+    tr = beta_opened()
+    update = {"type": "session.update", "session": {"type": "realtime", "audio": {}}}
+    tr.from_client(dumps(update))
+    assert tr.dialect == "ga"
+
+
+def test_metadata_is_echoed_in_created_and_done() -> None:
+    """response.create metadata comes back on response.created and response.done."""
+    tr = opened()
+    create = {"type": "response.create", "response": {"metadata": {"client_event_id": "c1"}}}
+    tr.from_client(dumps(create))
+    [(_, created)] = decoded(
+        tr.from_upstream(dumps({"type": "response.created", "response": {"id": "r1"}}))
+    )
+    assert created["response"]["metadata"] == {"client_event_id": "c1"}
+    [(_, done)] = decoded(
+        tr.from_upstream(dumps({"type": "response.done", "response": {"id": "r1"}}))
+    )
+    assert done["response"]["metadata"] == {"client_event_id": "c1"}
+
+
+def test_metadata_from_upstream_is_kept() -> None:
+    """If Inworld echoes metadata itself, it is forwarded unchanged."""
+    tr = opened()
+    tr.from_client(dumps({"type": "response.create", "response": {"metadata": {"a": 1}}}))
+    text = dumps({"type": "response.created", "response": {"id": "r1", "metadata": {"a": 2}}})
+    assert list(tr.from_upstream(text)) == [ToClient(text)]
+
+
+def test_error_gets_client_event_id() -> None:
+    """An upstream error without event_id points at the client event it answers."""
+    tr = opened()
+    tr.from_client(dumps({"type": "session.update", "event_id": "evt_s", "session": {}}))
+    tr.from_client(dumps({"type": "response.create", "event_id": "evt_r"}))
+    tr.from_client('{"type":"input_audio_buffer.append","audio":"AA","event_id":"evt_a"}')
+    session_error = {"type": "error", "error": {"param": "session.model", "event_id": None}}
+    [(_, event)] = decoded(tr.from_upstream(dumps(session_error)))
+    assert event["error"]["event_id"] == "evt_s"
+    other = {"type": "error", "error": {"code": "x", "event_id": None}}
+    [(_, event)] = decoded(tr.from_upstream(dumps(other)))
+    assert event["error"]["event_id"] == "evt_r"
