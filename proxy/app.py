@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,9 +11,20 @@ from aiohttp import WSCloseCode, web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from proxy.appkeys import CONFIG, HTTP, LIFECYCLE, LOGGER, METRICS, SOCKETS, Lifecycle
+from proxy.appkeys import (
+    CONFIG,
+    HTTP,
+    LIFECYCLE,
+    LOGGER,
+    METRICS,
+    SOCKETS,
+    TOKEN_SECRET,
+    Lifecycle,
+)
 from proxy.config import Config
+from proxy.guard import guard
 from proxy.metrics import Metrics
+from proxy.rest import beta_sessions, client_secrets
 from proxy.session import realtime_handler
 
 __all__ = ["create_app"]
@@ -32,6 +44,10 @@ async def _close_sockets(app: web.Application) -> None:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"proxy shutting down")
 
 
+async def _preflight(_: web.Request) -> web.Response:
+    return web.Response(status=204)  # the guard answers preflights; this only routes them
+
+
 async def _healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -49,8 +65,9 @@ def create_app(
     logger: structlog.typing.FilteringBoundLogger,
 ) -> web.Application:
     """Build the proxy application from its configuration, metrics registry and logger."""
-    app = web.Application()
+    app = web.Application(middlewares=[guard])
     app[CONFIG] = cfg
+    app[TOKEN_SECRET] = cfg.tokens.signing_secret or secrets.token_bytes(32)
     app[METRICS] = Metrics(registry)
     app[LOGGER] = logger
     app[SOCKETS] = set()
@@ -59,6 +76,12 @@ def create_app(
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/v1/realtime", realtime_handler)
     app.router.add_get("/realtime", realtime_handler)
+    for path, handler in (
+        ("/v1/realtime/client_secrets", client_secrets),
+        ("/v1/realtime/sessions", beta_sessions),
+    ):
+        app.router.add_post(path, handler)
+        app.router.add_route("OPTIONS", path, _preflight)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", make_aiohttp_handler(registry))

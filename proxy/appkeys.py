@@ -11,7 +11,16 @@ from aiohttp import web
 from proxy.config import Config
 from proxy.metrics import Metrics
 
-__all__ = ["CONFIG", "HTTP", "LIFECYCLE", "LOGGER", "METRICS", "SOCKETS", "Lifecycle"]
+__all__ = [
+    "CONFIG",
+    "HTTP",
+    "LIFECYCLE",
+    "LOGGER",
+    "METRICS",
+    "SOCKETS",
+    "TOKEN_SECRET",
+    "Lifecycle",
+]
 
 
 @dataclass(slots=True)
@@ -27,3 +36,4 @@ LOGGER = web.AppKey("logger", structlog.typing.FilteringBoundLogger)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+TOKEN_SECRET = web.AppKey("token_secret", bytes)  # signs ephemeral client tokens

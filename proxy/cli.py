@@ -14,6 +14,7 @@ import dataclasses
 import os
 import secrets
 import signal
+import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from proxy import __version__
 from proxy.app import create_app
+from proxy.auth import is_loopback_host
 from proxy.config import Config, ConfigError, load
 from proxy.emulator import EmulatorSettings, create_emulator_app
 from proxy.log import configure_logging
@@ -49,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         "--emulator",
         action="store_true",
         help="use the built-in Inworld emulator as the upstream (offline demo)",
+    )
+    serve.add_argument("--tls-cert", help="PEM certificate chain: serve wss:// (with --tls-key)")
+    serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    serve.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="allow a non-loopback --host without client keys (PROXY_API_KEYS)",
     )
     emu = sub.add_parser("emulator", help="run the built-in Inworld emulator alone")
     emu.add_argument("--config", type=Path, help="TOML config file (or PROXY_CONFIG)")
@@ -82,10 +91,20 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
-async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+def _tls_context(cfg: Config) -> ssl.SSLContext | None:
+    if cfg.server.tls_cert is None or cfg.server.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cfg.server.tls_cert, cfg.server.tls_key)
+    return context
+
+
+async def _start(
+    app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, ssl_context=tls).start()
     return runner, int(runner.addresses[0][1])  # the bound port (port 0 picks one)
 
 
@@ -106,11 +125,12 @@ async def _serve(cfg: Config, *, with_emulator: bool) -> None:
             cfg = dataclasses.replace(cfg, upstream=upstream)
             log.info("emulator_started", upstream=upstream.url)
         app = create_app(cfg, registry=CollectorRegistry(), logger=log)
-        runner, port = await _start(app, cfg.server.host, cfg.server.port)
+        tls = _tls_context(cfg)
+        runner, port = await _start(app, cfg.server.host, cfg.server.port, tls)
         runners.append(runner)
         log.info(
             "listening",
-            url=f"ws://{cfg.server.host}:{port}/v1/realtime",
+            url=f"{'wss' if tls else 'ws'}://{cfg.server.host}:{port}/v1/realtime",
             upstream=cfg.upstream.url,
             emulator=with_emulator,
         )
@@ -137,6 +157,39 @@ async def _emulate(cfg: Config) -> None:
         await runner.cleanup()
 
 
+def _serve_overrides(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply `serve` flags to the configuration and check the listener is safe to open.
+
+    Raises:
+        ConfigError: TLS flags half given, or a non-loopback listener without client keys
+            and without `--allow-unauthenticated`.
+    """
+    srv = cfg.server
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key must be given together")
+    srv = dataclasses.replace(
+        srv,
+        host=args.host or srv.host,
+        port=srv.port if args.port is None else args.port,
+        tls_cert=args.tls_cert or srv.tls_cert,
+        tls_key=args.tls_key or srv.tls_key,
+    )
+    clients = cfg.clients
+    if args.allow_unauthenticated:
+        clients = dataclasses.replace(clients, allow_unauthenticated=True)
+    for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{flag} is not a readable file: {path}")
+    exposed = not is_loopback_host(srv.host) and not clients.api_keys
+    if exposed and not clients.allow_unauthenticated:
+        raise ConfigError(
+            f"refusing to listen on {srv.host} without client keys: set PROXY_API_KEYS, "
+            "or pass --allow-unauthenticated (PROXY_ALLOW_UNAUTHENTICATED=1) if a gateway "
+            "in front of the proxy authenticates clients"
+        )
+    return dataclasses.replace(cfg, server=srv, clients=clients)
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -158,11 +211,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             ),
         )
     else:
-        srv = cfg.server
-        port = srv.port if args.port is None else args.port
-        cfg = dataclasses.replace(
-            cfg, server=dataclasses.replace(srv, host=args.host or srv.host, port=port)
-        )
+        try:
+            cfg = _serve_overrides(cfg, args)
+        except ConfigError as exc:
+            print(f"inworld-realtime-proxy: error: {exc}", file=sys.stderr)
+            return 2
         if cfg.upstream.credential is None and not args.emulator:
             print(
                 "inworld-realtime-proxy: error: INWORLD_API_KEY is not set (set it together "

@@ -18,12 +18,14 @@ from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 __all__ = [
+    "ClientsConfig",
     "Config",
     "ConfigError",
     "EmulatorConfig",
     "LoggingConfig",
     "Rules",
     "ServerConfig",
+    "TokensConfig",
     "UpstreamConfig",
     "basic_credential",
     "load",
@@ -44,6 +46,26 @@ class ServerConfig:
     host: str
     port: int
     max_message_bytes: int
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    demo_page: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientsConfig:
+    """Who may use the proxy."""
+
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    allow_unauthenticated: bool = False
+    allowed_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokensConfig:
+    """Ephemeral client tokens."""
+
+    max_ttl: int = 7200
+    signing_secret: bytes | None = field(default=None, repr=False)  # None: random per process
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +127,8 @@ class Config:
     rules: Rules
     logging: LoggingConfig
     emulator: EmulatorConfig
+    clients: ClientsConfig = field(default_factory=ClientsConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
 
 
 def basic_credential(key: str | None, secret: str | None) -> str | None:
@@ -250,8 +274,52 @@ def _upstream_url(value: str) -> str:
     return value
 
 
+def _str_list(table: Mapping[str, Any], section: str, key: str) -> tuple[str, ...]:
+    value = _get(table, section, key, list)
+    if not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"'{section}.{key}' must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _tls(srv: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    cert = _get(srv, "server", "tls_cert", str) or None
+    key = _get(srv, "server", "tls_key", str) or None
+    if (cert is None) != (key is None):
+        raise ConfigError("'server.tls_cert' and 'server.tls_key' must be set together")
+    for name, path in (("server.tls_cert", cert), ("server.tls_key", key)):
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"'{name}' is not a readable file: {path}")
+    return cert, key
+
+
+def _clients(raw: Mapping[str, Any], env: Mapping[str, str]) -> ClientsConfig:
+    table = raw["clients"]
+    keys = _str_list(table, "clients", "api_keys")
+    keys += tuple(k.strip() for k in env.get("PROXY_API_KEYS", "").split(",") if k.strip())
+    allow = _get(table, "clients", "allow_unauthenticated", bool)
+    if env.get("PROXY_ALLOW_UNAUTHENTICATED", "").lower() in ("1", "true", "yes"):
+        allow = True
+    return ClientsConfig(
+        api_keys=keys,
+        allow_unauthenticated=allow,
+        allowed_origins=_str_list(table, "clients", "allowed_origins"),
+    )
+
+
+def _tokens(raw: Mapping[str, Any], env: Mapping[str, str]) -> TokensConfig:
+    max_ttl = _get(raw["tokens"], "tokens", "max_ttl", int)
+    if not 10 <= max_ttl <= 86400:
+        raise ConfigError(f"'tokens.max_ttl' must be between 10 and 86400 seconds, got {max_ttl}")
+    secret = env.get("PROXY_TOKEN_SECRET", "")
+    return TokensConfig(
+        max_ttl=max_ttl,
+        signing_secret=secret.encode() if secret else None,
+    )
+
+
 def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     srv, up, emu = raw["server"], raw["upstream"], raw["emulator"]
+    tls_cert, tls_key = _tls(srv)
     models, stt, voices = raw["models"], raw["transcription"], raw["voices"]
     tr, lg = raw["translation"], raw["logging"]
     drop_fields = _get(tr, "translation", "drop_session_fields", list)
@@ -270,7 +338,12 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
             max_message_bytes=int(
                 _positive(_get(srv, "server", "max_message_bytes", int), "server.max_message_bytes")
             ),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            demo_page=_get(srv, "server", "demo_page", bool),
         ),
+        clients=_clients(raw, env),
+        tokens=_tokens(raw, env),
         upstream=UpstreamConfig(
             url=_upstream_url(_get(up, "upstream", "url", str)),
             connect_timeout=_positive(

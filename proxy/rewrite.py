@@ -19,6 +19,7 @@ __all__ = [
     "map_model",
     "map_stt",
     "map_voice",
+    "merge_sessions",
     "rewrite_response",
     "rewrite_session",
     "show_client_names",
@@ -97,6 +98,17 @@ def initial_session(rules: Rules, url_model: str | None) -> tuple[dict[str, Any]
     if rules.transcription_when_absent:
         session["audio"]["input"] = {"transcription": {"model": rules.stt_fallback}}
     return session, ClientNames(model=url_model, voice=voice_name)
+
+
+def merge_sessions(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `over` into a copy of `base` (objects merge; anything else replaces)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_sessions(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def rewrite_session(

@@ -13,14 +13,22 @@ import time
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 from proxy.appkeys import CONFIG, HTTP, LOGGER, METRICS, SOCKETS
 from proxy.dialect import detect_dialect
+from proxy.guard import PRESET_SESSION
 from proxy.relay import Relay
 from proxy.translate import Translator
 from proxy.upstream import connect, new_session_key
 
 __all__ = ["offered_subprotocols", "realtime_handler", "websocket_required"]
+
+
+def _without_subprotocols(request: web.Request) -> CIMultiDict[str]:
+    headers = CIMultiDict(request.headers)
+    headers.popall("Sec-WebSocket-Protocol", None)
+    return headers
 
 
 def offered_subprotocols(request: web.Request) -> list[str]:
@@ -49,6 +57,10 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     """Serve one OpenAI Realtime client connection until either side ends it."""
     app = request.app
     cfg, metrics = app[CONFIG], app[METRICS]
+    offered = offered_subprotocols(request)
+    if offered and "realtime" not in offered:
+        # aiohttp would log the whole offered list (keys included) when nothing matches.
+        request = request.clone(headers=_without_subprotocols(request))
     client = web.WebSocketResponse(
         protocols=("realtime",),  # the only sub-protocol the proxy selects
         max_msg_size=cfg.server.max_message_bytes,
@@ -71,8 +83,9 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         log.debug("upstream_connected", seconds=round(time.monotonic() - started, 4))
         return ws
 
-    dialect = detect_dialect(request.headers.get("OpenAI-Beta"), offered_subprotocols(request))
-    translator = Translator(cfg.rules, url_model=url_model, dialect=dialect)
+    dialect = detect_dialect(request.headers.get("OpenAI-Beta"), offered)
+    preset = request.get(PRESET_SESSION)
+    translator = Translator(cfg.rules, url_model=url_model, dialect=dialect, preset=preset)
     log.info("session_start", peer=request.remote, subprotocol=client.ws_protocol, dialect=dialect)
     try:
         end = await Relay(client, dial, translator, log).run()

@@ -40,6 +40,7 @@ from proxy.rewrite import (
     ClientNames,
     SessionFieldError,
     initial_session,
+    merge_sessions,
     rewrite_response,
     rewrite_session,
     show_client_names,
@@ -108,13 +109,20 @@ class Translator:
         url_model: the client's `?model=` query value, if any.
         dialect: the client's dialect from its handshake (`proxy.dialect.detect_dialect`);
             a GA-shaped `session.update` switches a `beta` client to `ga` (§1.1 exception).
+        preset: a GA session config to apply from the start (an ephemeral token's).
     """
 
     def __init__(
-        self, rules: Rules, *, url_model: str | None = None, dialect: Dialect = "ga"
+        self,
+        rules: Rules,
+        *,
+        url_model: str | None = None,
+        dialect: Dialect = "ga",
+        preset: dict[str, Any] | None = None,
     ) -> None:
         self.rules = rules
         self.url_model = url_model
+        self.preset = preset
         self.dialect: Dialect = dialect
         self.phase = Phase.AWAITING_INIT_ACK
         self.names = ClientNames()
@@ -128,6 +136,12 @@ class Translator:
     def start(self) -> Sequence[Command]:
         """The proxy's initial `session.update`, to send as soon as the upstream is open."""
         session, self.names = initial_session(self.rules, self.url_model)
+        if self.preset:
+            try:
+                preset = rewrite_session(self.rules, self.preset, self.names)
+            except SessionFieldError:
+                preset = {}  # minted from a malformed request: the defaults still apply
+            session = merge_sessions(session, preset)
         event = {"type": "session.update", "event_id": new_event_id(), "session": session}
         return (ToUpstream(_dumps(event)),)
 
