@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -19,7 +20,8 @@ from proxy.tokens import TOKEN_PREFIX, TokenError, verify
 
 __all__ = ["PRESET_SESSION", "cors_headers", "guard", "json_error"]
 
-PRESET_SESSION = "preset_session"  # request key: the GA session config an ephemeral token carries
+# The GA session config an ephemeral token carries, for the session handler.
+PRESET_SESSION = web.RequestKey("preset_session", dict[str, Any])
 _OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/"})
 _REST_PREFIX = "/v1/realtime/"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -67,7 +69,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             claims = verify(request.app[TOKEN_SECRET], credential, now=time.time())
         except TokenError as exc:
             return json_error(401, "invalid_api_key", f"Ephemeral token refused: {exc}.")
-        request[PRESET_SESSION] = claims.session
+        if claims.session is not None:
+            request[PRESET_SESSION] = claims.session
     elif cfg.clients.api_keys and not key_is_valid(credential, cfg.clients.api_keys):
         what = "missing" if credential is None else "not valid"
         return json_error(401, "invalid_api_key", f"The API key is {what} for this proxy.")

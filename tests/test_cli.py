@@ -16,7 +16,8 @@ import orjson
 import pytest
 from openai import AsyncOpenAI
 
-from proxy.cli import main
+from proxy.cli import _parser, _serve_overrides, main
+from proxy.config import load
 
 TIMEOUT = 20
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,3 +143,36 @@ async def test_emulator_process_checks_credentials() -> None:
     finally:
         code = await stop(process)
     assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["serve", "--emulator", "--host", "0.0.0.0"], {}, "without client keys"),
+        (["serve", "--emulator", "--tls-cert", "x.pem"], {}, "--tls-key"),
+        (["serve", "--emulator", "--tls-cert", "no.pem", "--tls-key", "no.key"], {}, "--tls-cert"),
+    ],
+)
+def test_unsafe_or_broken_listener_is_refused(
+    args: list[str], env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A non-loopback listener without keys, or bad TLS flags, stop the CLI at start."""
+    assert main(args, env=env) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [
+        (["--allow-unauthenticated"], {}),
+        ([], {"PROXY_ALLOW_UNAUTHENTICATED": "1"}),
+        ([], {"PROXY_API_KEYS": "k1,k2"}),
+    ],
+)
+def test_non_loopback_listener_allowed_with_keys_or_flag(
+    flags: list[str], env: dict[str, str]
+) -> None:
+    """Keys, the flag or its variable make a non-loopback listener acceptable."""
+    args = _parser().parse_args(["serve", "--host", "0.0.0.0", *flags])
+    cfg = _serve_overrides(load(None, env), args)
+    assert cfg.server.host == "0.0.0.0"
