@@ -23,7 +23,12 @@ __all__ = [
     "rewrite_response",
     "rewrite_session",
     "show_client_names",
+    "transcription_session",
 ]
+
+# Inworld has no transcription-only session type (the emulator, like the reference notes,
+# knows only "realtime"); a realtime session that never answers is the equivalent.
+_NO_RESPONSES = {"create_response": False, "interrupt_response": False}
 
 
 class SessionFieldError(ValueError):
@@ -108,6 +113,25 @@ def merge_sessions(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]
             out[key] = merge_sessions(out[key], value)
         else:
             out[key] = value
+    return out
+
+
+def transcription_session(session: dict[str, Any]) -> dict[str, Any]:
+    """A GA `type: "transcription"` session as the realtime session Inworld runs for it.
+
+    Text-only output, and turn detection that commits speech (so transcripts arrive) but never
+    starts or interrupts a response. `include` (logprobs) has no Inworld equivalent.
+    """
+    out = {k: v for k, v in session.items() if k not in ("type", "include")}
+    out["type"] = "realtime"
+    out["output_modalities"] = ["text"]
+    audio = dict(out["audio"]) if isinstance(out.get("audio"), dict) else {}
+    inp = dict(audio["input"]) if isinstance(audio.get("input"), dict) else {}
+    turns = inp.get("turn_detection", {"type": "server_vad"})
+    if isinstance(turns, dict):
+        inp["turn_detection"] = {**turns, **_NO_RESPONSES}
+    audio["input"] = inp
+    out["audio"] = audio
     return out
 
 

@@ -85,7 +85,13 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
 
     dialect = detect_dialect(request.headers.get("OpenAI-Beta"), offered)
     preset = request.get(PRESET_SESSION)
-    translator = Translator(cfg.rules, url_model=url_model, dialect=dialect, preset=preset)
+    translator = Translator(
+        cfg.rules,
+        url_model=url_model,
+        dialect=dialect,
+        preset=preset,
+        transcription=request.query.get("intent") == "transcription",
+    )
     log.info("session_start", peer=request.remote, subprotocol=client.ws_protocol, dialect=dialect)
     try:
         end = await Relay(client, dial, translator, log).run()

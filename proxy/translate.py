@@ -44,6 +44,7 @@ from proxy.rewrite import (
     rewrite_response,
     rewrite_session,
     show_client_names,
+    transcription_session,
 )
 from proxy.sniff import sniff_type
 
@@ -110,6 +111,8 @@ class Translator:
         dialect: the client's dialect from its handshake (`proxy.dialect.detect_dialect`);
             a GA-shaped `session.update` switches a `beta` client to `ga` (§1.1 exception).
         preset: a GA session config to apply from the start (an ephemeral token's).
+        transcription: a transcription-only session (`?intent=transcription`); also set by a
+            `session.update` of `type: "transcription"` (`proxy.rewrite.transcription_session`).
     """
 
     def __init__(
@@ -119,10 +122,12 @@ class Translator:
         url_model: str | None = None,
         dialect: Dialect = "ga",
         preset: dict[str, Any] | None = None,
+        transcription: bool = False,
     ) -> None:
         self.rules = rules
         self.url_model = url_model
         self.preset = preset
+        self.transcription = transcription
         self.dialect: Dialect = dialect
         self.phase = Phase.AWAITING_INIT_ACK
         self.names = ClientNames()
@@ -142,6 +147,9 @@ class Translator:
             except SessionFieldError:
                 preset = {}  # minted from a malformed request: the defaults still apply
             session = merge_sessions(session, preset)
+        if self.transcription or session.get("type") == "transcription":
+            self.transcription = True
+            session = transcription_session(session)
         event = {"type": "session.update", "event_id": new_event_id(), "session": session}
         return (ToUpstream(_dumps(event)),)
 
@@ -171,7 +179,11 @@ class Translator:
         self._correlator.client_event(kind, event)
         try:
             if kind == "session.update":
-                session = rewrite_session(self.rules, event.get("session"), self.names)
+                session = event.get("session")
+                if isinstance(session, dict) and session.get("type") == "transcription":
+                    self.transcription = True
+                    session = transcription_session(session)
+                session = rewrite_session(self.rules, session, self.names)
                 return (ToUpstream(_dumps({**event, "session": session})),)
             if kind == "response.create":
                 response = rewrite_response(self.rules, event.get("response"))
@@ -237,6 +249,8 @@ class Translator:
     def _session_event(self, event: dict[str, Any]) -> Sequence[Command]:
         if self.rules.echo_client_names and "session" in event:
             event["session"] = show_client_names(event["session"], self.names)
+        if self.transcription and isinstance(event.get("session"), dict):
+            event["session"] = {**event["session"], "type": "transcription"}
         if self.phase is Phase.OPEN:
             return self._to_client(event)
         if event["type"] == "session.created":

@@ -245,3 +245,33 @@ async def test_beta_sdk_spoken_turn(stack: Stack) -> None:
     upstream = stack.only_session()
     assert "OpenAI-Beta" not in upstream.headers
     assert upstream.session_config["audio"]["output"]["voice"] == "Wendy"
+
+
+async def test_transcription_only_session(stack: Stack) -> None:
+    """?intent=transcription + a GA transcription session: transcripts arrive, no response."""
+    client = sdk(stack.proxy_ws_base())
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        [created] = await events_until(conn, "session.created")
+        assert created.session.type == "transcription"
+        await conn.session.update(
+            session={
+                "type": "transcription",
+                "audio": {
+                    "input": {
+                        "transcription": {"model": "gpt-4o-transcribe"},
+                        "turn_detection": {"type": "server_vad", "silence_duration_ms": 300},
+                    }
+                },
+            }
+        )
+        await events_until(conn, "session.updated")
+        for chunk in range(5):
+            await conn.input_audio_buffer.append(audio=b64(pcm16_tone(100, offset_ms=chunk * 100)))
+        for _ in range(5):
+            await conn.input_audio_buffer.append(audio=b64(pcm16_silence(100)))
+        events = await events_until(conn, "conversation.item.input_audio_transcription.completed")
+    assert events[-1].transcript == "Hello from the emulator."
+    assert not [e for e in events if e.type.startswith("response.")]
+    session = stack.only_session().session_config
+    assert session["audio"]["input"]["turn_detection"]["create_response"] is False
+    assert session["audio"]["input"]["transcription"]["model"] == "inworld/inworld-stt-1"

@@ -15,6 +15,7 @@ from proxy.rewrite import (
     rewrite_response,
     rewrite_session,
     show_client_names,
+    transcription_session,
 )
 from tests.helpers import config
 
@@ -194,3 +195,31 @@ def test_show_client_names() -> None:
     assert shown["audio"]["output"] == {"voice": "marin", "model": "inworld-tts-2"}
     assert shown["audio"]["input"]["transcription"]["model"] == "whisper-1"
     assert session["model"] == "openai/gpt-5.5", "input must not be mutated"
+
+
+def test_transcription_session_never_answers() -> None:
+    """A transcription session becomes a text-only realtime session with no responses."""
+    src = {
+        "type": "transcription",
+        "include": ["item.input_audio_transcription.logprobs"],
+        "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}},
+    }
+    out = transcription_session(src)
+    assert out == {
+        "type": "realtime",
+        "output_modalities": ["text"],
+        "audio": {
+            "input": {
+                "transcription": {"model": "gpt-4o-transcribe"},
+                "turn_detection": {
+                    "type": "server_vad",
+                    "create_response": False,
+                    "interrupt_response": False,
+                },
+            }
+        },
+    }
+    manual = transcription_session(
+        {"type": "transcription", "audio": {"input": {"turn_detection": None}}}
+    )
+    assert manual["audio"]["input"]["turn_detection"] is None

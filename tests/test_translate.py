@@ -311,3 +311,26 @@ def test_error_gets_client_event_id() -> None:
     other = {"type": "error", "error": {"code": "x", "event_id": None}}
     [(_, event)] = decoded(tr.from_upstream(dumps(other)))
     assert event["error"]["event_id"] == "evt_r"
+
+
+def test_beta_transcription_session_update() -> None:
+    """Beta transcription_session.update goes up as a no-response realtime session and its
+    answer comes back as transcription_session.updated."""
+    tr = beta_opened()
+    tr.from_upstream(dumps(UPDATED))
+    update = {
+        "type": "transcription_session.update",
+        "session": {"input_audio_transcription": {"model": "gpt-4o-transcribe"}},
+    }
+    [(_, up)] = decoded(tr.from_client(dumps(update)))
+    assert up["type"] == "session.update"
+    assert up["session"]["type"] == "realtime"
+    assert up["session"]["audio"]["input"]["turn_detection"]["create_response"] is False
+    assert up["session"]["audio"]["input"]["transcription"]["model"] == "inworld/inworld-stt-1"
+    answer = {
+        "type": "session.updated",
+        "session": {"audio": {"input": {"transcription": {"model": "inworld/inworld-stt-1"}}}},
+    }
+    [(_, down)] = decoded(tr.from_upstream(dumps(answer)))
+    assert down["type"] == "transcription_session.updated"
+    assert down["session"]["input_audio_transcription"]["model"] == "gpt-4o-transcribe"
