@@ -24,7 +24,7 @@ from proxy.appkeys import (
 from proxy.config import Config
 from proxy.guard import guard
 from proxy.metrics import Metrics
-from proxy.rest import beta_sessions, client_secrets
+from proxy.rest import beta_sessions, client_secrets, demo_page
 from proxy.session import realtime_handler
 
 __all__ = ["create_app"]
@@ -85,4 +85,6 @@ def create_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", make_aiohttp_handler(registry))
+    if cfg.server.demo_page:
+        app.router.add_get("/", demo_page)
     return app

@@ -6,6 +6,8 @@
 - `POST /v1/realtime/sessions` (beta): a flat session -> the session plus
   `client_secret: {value, expires_at}`; lifetime 60 s, as OpenAI's.
 
+`GET /` serves the browser demo page (`server.demo_page`).
+
 The token carries the session config (in GA form); the proxy applies it when a client connects
 with the token (`proxy.guard`). Guarded like every `/v1` route: when client keys are set, the
 caller must present one.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -24,10 +27,16 @@ from proxy.dialect import is_ga_session, session_to_ga
 from proxy.guard import json_error
 from proxy.tokens import TokenError, mint
 
-__all__ = ["beta_sessions", "client_secrets"]
+__all__ = ["beta_sessions", "client_secrets", "demo_page"]
 
 _GA_DEFAULT_TTL = 600
 _BETA_TTL = 60
+
+
+async def demo_page(_: web.Request) -> web.Response:
+    """The browser demo (`proxy/static/demo.html`): microphone in, speaker out, via a token."""
+    page = resources.files("proxy").joinpath("static/demo.html").read_text(encoding="utf-8")
+    return web.Response(text=page, content_type="text/html")
 
 
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -193,3 +194,19 @@ async def test_health_and_readiness(fake_upstream: Any, start_proxy: Any) -> Non
         proxy.app[LIFECYCLE].draining = True
         async with http.get(proxy.make_url("/readyz")) as response:
             assert response.status == 503
+
+
+async def test_demo_page_switch(fake_upstream: Any, start_proxy: Any) -> None:
+    """GET / serves the demo page, unless server.demo_page is off."""
+    _, url = await fake_upstream()
+    cfg = proxy_config(url)
+    on = await start_proxy(cfg)
+    off = await start_proxy(
+        dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, demo_page=False))
+    )
+    async with aiohttp.ClientSession() as http:
+        async with http.get(on.make_url("/")) as response:
+            assert response.status == 200
+            assert "/v1/realtime/client_secrets" in await response.text()
+        async with http.get(off.make_url("/")) as response:
+            assert response.status == 404
