@@ -28,6 +28,7 @@ from aiohttp import WSMsgType, web
 
 from proxy.commands import CloseClient, Command, ToClient, ToUpstream
 from proxy.errors import client_close_code, upstream_refusal
+from proxy.metrics import session_outcome
 from proxy.observe import DOWN, UP, SessionObserver
 from proxy.translate import Translator
 from proxy.upstream import UpstreamRefused
@@ -54,6 +55,13 @@ class SessionEnd:
     frames_up: int = 0
     frames_down: int = 0
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def outcome(self) -> str:
+        """A bounded label for how the session ended (`proxy.metrics.session_outcome`)."""
+        return session_outcome(
+            self.ended_by, handshake_failed=self.handshake_failed, upstream_code=self.upstream_code
+        )
 
 
 def _close_of(msg: aiohttp.WSMessage, close_code: int | None) -> tuple[int, str]:

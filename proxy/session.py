@@ -18,9 +18,9 @@ from aiohttp import web
 from proxy.appkeys import CONFIG, HTTP, LOGGER, METRICS, SOCKETS
 from proxy.errors import upstream_refusal
 from proxy.event_types import model_labeler
-from proxy.metrics import session_outcome
+from proxy.metrics import Metrics
 from proxy.observe import SessionObserver
-from proxy.relay import Relay
+from proxy.relay import Relay, SessionEnd
 from proxy.translate import Translator
 from proxy.upstream import connect, new_session_key
 
@@ -89,48 +89,45 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         peer=request.remote,
         subprotocol=client.ws_protocol,
     )
-    end = None
+    relay = Relay(client, dial, translator, log, observer)
     try:
-        end = await Relay(client, dial, translator, log, observer).run()
-    finally:
+        await relay.run()
+    finally:  # also when the handler is cancelled: the accounting below never awaits
         app[SOCKETS].discard(client)
-        if end is None:  # cancelled (shutdown): still fold what the session counted
-            metrics.session_ended(
-                observer, outcome="proxy_closed", client_code=client.close_code, duration=0.0
-            )
-    duration = time.monotonic() - end.started
-    outcome = session_outcome(
-        end.ended_by, handshake_failed=end.handshake_failed, upstream_code=end.upstream_code
-    )
+        _account(metrics, observer, relay.end, dialect=dialect)
+        log.info(
+            "session_end",
+            dialect=dialect,
+            model=translator.names.model or url_model,
+            inworld_model=observer.model,
+            voice=translator.names.voice,
+            outcome=relay.end.outcome,
+            ended_by=relay.end.ended_by,
+            reason=relay.end.reason,
+            client_close_code=relay.end.client_code,
+            upstream_close_code=relay.end.upstream_code,
+            upstream_status=relay.end.upstream_status,
+            messages_from_client=relay.end.frames_up,
+            messages_from_upstream=relay.end.frames_down,
+            responses=observer.responses,
+            turns=observer.turns,
+            duration_s=round(time.monotonic() - relay.end.started, 3),
+        )
+    return client
+
+
+def _account(metrics: Metrics, observer: SessionObserver, end: SessionEnd, *, dialect: str) -> None:
+    """Count an ended session: its outcome, errors, and the observer's counters."""
     if end.handshake_failed:
         metrics.upstream_handshake_failures.labels(str(end.upstream_status or "none")).inc()
         refusal, _, _ = upstream_refusal(end.upstream_status, end.reason)
         observer.count_error("handshake", refusal["error"]["code"])
-    elif outcome == "upstream_error" and end.upstream_code == 1006:
+    elif end.ended_by == "upstream" and end.upstream_code == 1006:
         observer.count_error("upstream", "upstream_connection_lost")
     metrics.session_ended(
         observer,
-        outcome=outcome,
+        outcome=end.outcome,
         client_code=end.client_code,
-        duration=duration,
+        duration=time.monotonic() - end.started,
         dialect=dialect,
     )
-    log.info(
-        "session_end",
-        dialect=dialect,
-        model=translator.names.model or url_model,
-        inworld_model=observer.model,
-        voice=translator.names.voice,
-        outcome=outcome,
-        ended_by=end.ended_by,
-        reason=end.reason,
-        client_close_code=end.client_code,
-        upstream_close_code=end.upstream_code,
-        upstream_status=end.upstream_status,
-        messages_from_client=end.frames_up,
-        messages_from_upstream=end.frames_down,
-        responses=observer.responses,
-        turns=observer.turns,
-        duration_s=round(duration, 3),
-    )
-    return client
