@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import Stack
 from tests.scripted import SERVER_VAD, session
+from tests.test_dashboard import dashboard_queries
 
 TIMEOUT = 30
 MODEL = "openai/gpt-5.5"
@@ -122,3 +123,7 @@ async def test_prometheus_scrapes_turn_latency(stack: Stack, prometheus: str) ->
         assert 0 < float(p95[0]["value"][1]) <= 10
         frames = 'inworld_proxy_messages_total{event_type="input_audio_buffer.append"}'
         await query_until(http, prometheus, frames, want=2)
+        # every dashboard query is valid PromQL and the key ones return data
+        for expr in dashboard_queries():
+            promql = expr.replace("$__rate_interval", "1m").replace("$__range", "1h")
+            await query(http, prometheus, promql)
