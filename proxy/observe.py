@@ -57,23 +57,31 @@ def b64_decoded_size(text: str, key: str) -> int:
     """Decoded size of the base64 string value of `"key"` in the JSON `text`, without decoding.
 
     Finds `"key"`, then `:` and the opening quote (whitespace allowed), then the closing quote
-    (base64 never contains one): size = len * 3 / 4 minus padding. 0 when not found.
+    (base64 never contains one): size = len * 3 / 4 minus padding. 0 when not found. Compact
+    (`"key":"`) and Python-style (`"key": "`) JSON take a path of C-level searches only.
     """
     needle = f'"{key}"'
     at = text.find(needle)
     while at >= 0:
         i = at + len(needle)
-        while i < len(text) and text[i] in _WS:
-            i += 1
-        if i < len(text) and text[i] == ":":
+        if text.startswith(':"', i):
+            start = i + 2
+        elif text.startswith(': "', i):
+            start = i + 3
+        else:
+            while i < len(text) and text[i] in _WS:
+                i += 1
+            if not text.startswith(":", i):
+                at = text.find(needle, at + 1)  # the key text was a value, not a key
+                continue
             i += 1
             while i < len(text) and text[i] in _WS:
                 i += 1
-            if i >= len(text) or text[i] != '"':
+            if not text.startswith('"', i):
                 return 0
-            end = text.find('"', i + 1)
-            return 0 if end < 0 else _b64_size(text, i + 1, end)
-        at = text.find(needle, at + 1)
+            start = i + 1
+        end = text.find('"', start)
+        return 0 if end < 0 else _b64_size(text, start, end)
     return 0
 
 
