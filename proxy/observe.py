@@ -22,14 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from proxy.audio_size import PCM16_24K, b64_decoded_size, b64_size, bytes_per_second
 from proxy.event_types import KNOWN_EVENT_TYPES, OTHER, error_code_label
 
 __all__ = [
     "DOWN",
+    "NULL_SINK",
     "UP",
     "SessionObserver",
     "TimingSink",
-    "b64_decoded_size",
 ]
 
 UP = "client_to_upstream"
@@ -38,10 +39,7 @@ DOWN = "upstream_to_client"
 _APPEND = "input_audio_buffer.append"
 _AUDIO_DELTA = "response.output_audio.delta"
 _TEXT_DELTAS = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
-_PCM16_24K = 48_000  # bytes per second of the default format (PCM16 mono 24 kHz)
-_G711 = 8_000  # audio/pcmu and audio/pcma: one byte per sample at 8 kHz
 _RESPONSE_STATUSES = frozenset({"completed", "cancelled", "failed", "incomplete"})
-_WS = " \t\r\n"
 
 
 class TimingSink(Protocol):
@@ -53,56 +51,23 @@ class TimingSink(Protocol):
     def observe_overhead(self, direction: str, seconds: float) -> None: ...
 
 
-def b64_decoded_size(text: str, key: str) -> int:
-    """Decoded size of the base64 string value of `"key"` in the JSON `text`, without decoding.
+class _NullSink:
+    """A TimingSink that drops everything."""
 
-    Finds `"key"`, then `:` and the opening quote (whitespace allowed), then the closing quote
-    (base64 never contains one): size = len * 3 / 4 minus padding. 0 when not found. Compact
-    (`"key":"`) and Python-style (`"key": "`) JSON take a path of C-level searches only.
-    """
-    needle = f'"{key}"'
-    at = text.find(needle)
-    while at >= 0:
-        i = at + len(needle)
-        if text.startswith(':"', i):
-            start = i + 2
-        elif text.startswith(': "', i):
-            start = i + 3
-        else:
-            while i < len(text) and text[i] in _WS:
-                i += 1
-            if not text.startswith(":", i):
-                at = text.find(needle, at + 1)  # the key text was a value, not a key
-                continue
-            i += 1
-            while i < len(text) and text[i] in _WS:
-                i += 1
-            if not text.startswith('"', i):
-                return 0
-            start = i + 1
-        end = text.find('"', start)
-        return 0 if end < 0 else _b64_size(text, start, end)
-    return 0
+    def observe_turn_latency(self, model: str, seconds: float) -> None:
+        pass
+
+    def observe_first_text_latency(self, model: str, seconds: float) -> None:
+        pass
+
+    def observe_response_duration(self, model: str, status: str, seconds: float) -> None:
+        pass
+
+    def observe_overhead(self, direction: str, seconds: float) -> None:
+        pass
 
 
-def _b64_size(text: str, start: int, end: int) -> int:
-    """Decoded size of the base64 characters `text[start:end]` (padding allowed)."""
-    length = end - start
-    pad = (length > 0 and text[end - 1] == "=") + (length > 1 and text[end - 2] == "=")
-    return max(length * 3 // 4 - pad, 0)
-
-
-def _bytes_per_second(fmt: Any) -> int | None:
-    """Bytes per second of a GA `audio.*.format` object, None when not stated."""
-    if not isinstance(fmt, dict):
-        return None
-    kind = fmt.get("type")
-    if kind in ("audio/pcmu", "audio/pcma"):
-        return _G711
-    if kind == "audio/pcm":
-        rate = fmt.get("rate")
-        return 2 * rate if isinstance(rate, int) and rate > 0 else _PCM16_24K
-    return None
+NULL_SINK: TimingSink = _NullSink()
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -161,7 +126,7 @@ class SessionObserver:
         self.refusals = {} if refusals is None else refusals
         self.turns = 0
         self.responses = 0
-        self._rate_in = self._rate_out = _PCM16_24K
+        self._rate_in = self._rate_out = PCM16_24K
         self._turn_mark: float | None = None
         self._response: _Response | None = None
 
@@ -217,7 +182,7 @@ class SessionObserver:
         if kind == _AUDIO_DELTA:  # parsed only before the session opened, or a legacy name
             delta = event.get("delta")
             if isinstance(delta, str):
-                self.audio_seconds[DOWN] += _b64_size(delta, 0, len(delta)) / self._rate_out
+                self.audio_seconds[DOWN] += b64_size(delta, 0, len(delta)) / self._rate_out
             if response is not None and not response.audio_seen:
                 self._first_audio(response)
         elif kind in _TEXT_DELTAS:
@@ -304,7 +269,7 @@ class SessionObserver:
         model = session.get("model")
         if isinstance(model, str) and model:
             self.model = self._model_label(model)
-        rate_in = _bytes_per_second(_get(session, "audio", "input", "format"))
-        rate_out = _bytes_per_second(_get(session, "audio", "output", "format"))
+        rate_in = bytes_per_second(_get(session, "audio", "input", "format"))
+        rate_out = bytes_per_second(_get(session, "audio", "output", "format"))
         self._rate_in = rate_in or self._rate_in
         self._rate_out = rate_out or self._rate_out

@@ -29,7 +29,7 @@ from aiohttp import WSMsgType, web
 from proxy.commands import CloseClient, Command, ToClient, ToUpstream
 from proxy.errors import client_close_code, upstream_refusal
 from proxy.metrics import session_outcome
-from proxy.observe import DOWN, UP, SessionObserver
+from proxy.observe import DOWN, NULL_SINK, UP, SessionObserver
 from proxy.translate import Translator
 from proxy.upstream import UpstreamRefused
 
@@ -82,7 +82,8 @@ class Relay:
         dial: opens the upstream socket; raises `UpstreamRefused` on failure.
         translator: the session's sans-I/O core.
         log: a structlog logger bound to the session.
-        observer: the session's metrics observer, fed every frame received.
+        observer: the session's metrics observer, fed every frame received (default: one
+            whose timings go nowhere).
     """
 
     def __init__(
@@ -91,10 +92,12 @@ class Relay:
         dial: Dial,
         translator: Translator,
         log: structlog.typing.FilteringBoundLogger,
-        observer: SessionObserver,
+        observer: SessionObserver | None = None,
     ) -> None:
         self._client = client
-        self._observer = observer
+        self._observer = observer or SessionObserver(
+            NULL_SINK, clock=time.monotonic, model_label=lambda _: "other"
+        )
         self._debug = log.is_enabled_for(logging.DEBUG)  # per-message lines (never payloads)
         self._dial = dial
         self._translator = translator

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from proxy.audio_size import b64_decoded_size
 from proxy.event_types import error_code_label, event_type_label, model_labeler
-from proxy.observe import DOWN, UP, SessionObserver, b64_decoded_size
+from proxy.observe import DOWN, UP, SessionObserver
 from tests.helpers import config
 
 
