@@ -33,7 +33,9 @@ __all__ = ["create_app"]
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
     """One upstream HTTP client per process, closed on shutdown."""
     app[HTTP] = aiohttp.ClientSession()
+    app[LIFECYCLE].accepting = True
     yield
+    app[LIFECYCLE].accepting = False
     await app[HTTP].close()
 
 
@@ -53,9 +55,13 @@ async def _healthz(_: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    if request.app[LIFECYCLE].draining:
+    """Ready: configuration loaded, start-up done, not draining (else 503)."""
+    lifecycle = request.app[LIFECYCLE]
+    if lifecycle.draining:
         return web.json_response({"status": "draining"}, status=503)
-    return web.json_response({"status": "ready"})
+    if not lifecycle.accepting or CONFIG not in request.app:
+        return web.json_response({"status": "starting"}, status=503)
+    return web.json_response({"status": "ready", "config": "loaded"})
 
 
 def create_app(

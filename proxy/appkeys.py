@@ -28,6 +28,7 @@ class Lifecycle:
     """Process-wide serving state, read by /readyz and by new connections."""
 
     draining: bool = False  # set on SIGTERM: /readyz answers 503, new sessions are refused
+    accepting: bool = False  # set once start-up is done (config loaded, upstream client up)
 
 
 CONFIG = web.AppKey("config", Config)

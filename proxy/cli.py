@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import base64
 import dataclasses
+import logging
 import os
 import secrets
 import signal
@@ -28,7 +29,7 @@ from proxy.app import create_app
 from proxy.auth import is_loopback_host
 from proxy.config import Config, ConfigError, load
 from proxy.emulator import EmulatorSettings, create_emulator_app
-from proxy.log import configure_logging
+from proxy.log import AccessLogger, configure_logging
 
 __all__ = ["main"]
 
@@ -102,7 +103,9 @@ def _tls_context(cfg: Config) -> ssl.SSLContext | None:
 async def _start(
     app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None
 ) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(
+        app, access_log=logging.getLogger("aiohttp.access"), access_log_class=AccessLogger
+    )
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=tls).start()
     return runner, int(runner.addresses[0][1])  # the bound port (port 0 picks one)
@@ -224,7 +227,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 file=sys.stderr,
             )
             return 2
-    configure_logging(cfg.logging)
+    configure_logging(
+        cfg.logging,
+        secrets=(cfg.upstream.credential, cfg.emulator.api_key, cfg.emulator.api_secret),
+    )
     if args.command == "emulator":
         asyncio.run(_emulate(cfg))
     else:

@@ -16,6 +16,7 @@ outlives `run()`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from aiohttp import WSMsgType, web
 
 from proxy.commands import CloseClient, Command, ToClient, ToUpstream
 from proxy.errors import client_close_code, upstream_refusal
+from proxy.metrics import session_outcome
+from proxy.observe import DOWN, NULL_SINK, UP, SessionObserver
 from proxy.translate import Translator
 from proxy.upstream import UpstreamRefused
 
@@ -36,6 +39,7 @@ Dial = Callable[[], Awaitable[aiohttp.ClientWebSocketResponse]]
 
 _CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 _REASON_MAX = 123  # RFC 6455: a close reason fits a 125-byte control frame
+_SAMPLE_MASK = 63  # time 1 message in 64 per direction for the overhead histogram
 
 
 @dataclass(slots=True)
@@ -51,6 +55,13 @@ class SessionEnd:
     frames_up: int = 0
     frames_down: int = 0
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def outcome(self) -> str:
+        """A bounded label for how the session ended (`proxy.metrics.session_outcome`)."""
+        return session_outcome(
+            self.ended_by, handshake_failed=self.handshake_failed, upstream_code=self.upstream_code
+        )
 
 
 def _close_of(msg: aiohttp.WSMessage, close_code: int | None) -> tuple[int, str]:
@@ -71,6 +82,8 @@ class Relay:
         dial: opens the upstream socket; raises `UpstreamRefused` on failure.
         translator: the session's sans-I/O core.
         log: a structlog logger bound to the session.
+        observer: the session's metrics observer, fed every frame received (default: one
+            whose timings go nowhere).
     """
 
     def __init__(
@@ -79,8 +92,13 @@ class Relay:
         dial: Dial,
         translator: Translator,
         log: structlog.typing.FilteringBoundLogger,
+        observer: SessionObserver | None = None,
     ) -> None:
         self._client = client
+        self._observer = observer or SessionObserver(
+            NULL_SINK, clock=time.monotonic, model_label=lambda _: "other"
+        )
+        self._debug = log.is_enabled_for(logging.DEBUG)  # per-message lines (never payloads)
         self._dial = dial
         self._translator = translator
         self._log = log
@@ -124,12 +142,20 @@ class Relay:
     # -- pumps ----------------------------------------------------------------------------
 
     async def _client_pump(self) -> None:
-        client, translator = self._client, self._translator
+        client, translator, observer = self._client, self._translator, self._observer
         while True:
             msg = await client.receive()
             if msg.type is WSMsgType.TEXT:
                 self.end.frames_up += 1
-                await self._execute(translator.from_client(msg.data))
+                sampled = not self.end.frames_up & _SAMPLE_MASK
+                started = time.perf_counter() if sampled else 0.0
+                commands = translator.from_client(msg.data)
+                observer.from_client(translator.last_type, msg.data, translator.last_event)
+                if self._debug:
+                    self._log_message(UP, translator.last_type, msg.data)
+                await self._execute(commands)
+                if sampled and self._upstream_ready.is_set():
+                    observer.overhead(UP, time.perf_counter() - started)
             elif msg.type is WSMsgType.BINARY:
                 await self._execute(translator.from_client_binary(msg.data))
             elif msg.type in _CLOSED:
@@ -154,12 +180,20 @@ class Relay:
             assert isinstance(command, ToUpstream)
             await upstream.send_str(command.text)
         self._upstream_ready.set()
-        translator = self._translator
+        translator, observer = self._translator, self._observer
         while True:
             msg = await upstream.receive()
             if msg.type is WSMsgType.TEXT:
                 self.end.frames_down += 1
-                await self._execute(translator.from_upstream(msg.data))
+                sampled = not self.end.frames_down & _SAMPLE_MASK
+                started = time.perf_counter() if sampled else 0.0
+                commands = translator.from_upstream(msg.data)
+                observer.from_upstream(translator.last_type, msg.data, translator.last_event)
+                if self._debug:
+                    self._log_message(DOWN, translator.last_type, msg.data)
+                await self._execute(commands)
+                if sampled:
+                    observer.overhead(DOWN, time.perf_counter() - started)
             elif msg.type is WSMsgType.BINARY:
                 continue  # Inworld speaks TEXT only; a binary frame has no OpenAI meaning
             elif msg.type in _CLOSED:
@@ -187,6 +221,12 @@ class Relay:
                 case CloseClient(code, reason):
                     self.end.reason = reason
                     self._finish("proxy", client=(code, reason), upstream=(1000, ""))
+
+    def _log_message(self, direction: str, kind: str | None, text: str) -> None:
+        """DEBUG only: one line per message with its type and size, never its content."""
+        self._log.debug(
+            "message", direction=direction, event_type=kind and kind[:64], chars=len(text)
+        )
 
     async def _send_client_text(self, text: str) -> None:
         try:

@@ -10,6 +10,7 @@ reach the upstream (`proxy.upstream` builds its headers from configuration only)
 from __future__ import annotations
 
 import time
+import uuid
 
 import aiohttp
 from aiohttp import web
@@ -17,8 +18,12 @@ from multidict import CIMultiDict
 
 from proxy.appkeys import CONFIG, HTTP, LOGGER, METRICS, SOCKETS
 from proxy.dialect import detect_dialect
+from proxy.errors import upstream_refusal
+from proxy.event_types import model_labeler
 from proxy.guard import PRESET_SESSION
-from proxy.relay import Relay
+from proxy.metrics import Metrics
+from proxy.observe import SessionObserver
+from proxy.relay import Relay, SessionEnd
 from proxy.translate import Translator
 from proxy.upstream import connect, new_session_key
 
@@ -68,52 +73,86 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     )
     if not client.can_prepare(request).ok:
         return websocket_required()
-    session_key = new_session_key()
+    session_id = f"sess_{uuid.uuid4().hex[:20]}"  # the proxy's own id, for logs
+    session_key = new_session_key()  # Inworld's ?key=, a separate UUID4
     url_model = request.query.get("model") or None
-    log = app[LOGGER].bind(session_id=session_key, model=url_model)
+    dialect = detect_dialect(request.headers.get("OpenAI-Beta"), offered)
+    log = app[LOGGER].bind(session_id=session_id, inworld_session_key=session_key)
     await client.prepare(request)
     app[SOCKETS].add(client)
-    metrics.sessions_active.inc()
+    translator = Translator(
+        cfg.rules,
+        url_model=url_model,
+        dialect=dialect,
+        preset=request.get(PRESET_SESSION),
+        transcription=request.query.get("intent") == "transcription",
+    )
+    observer = SessionObserver(
+        metrics,
+        clock=time.monotonic,
+        model_label=model_labeler(cfg.rules),
+        model=url_model,
+        rewrites=translator.rewrites,
+        refusals=translator.refusals,
+    )
+    metrics.session_started(observer)
 
     async def dial() -> aiohttp.ClientWebSocketResponse:
         started = time.monotonic()
         ws = await connect(
             app[HTTP], cfg.upstream, session_key, max_msg_size=cfg.server.max_message_bytes
         )
-        log.debug("upstream_connected", seconds=round(time.monotonic() - started, 4))
+        seconds = time.monotonic() - started
+        metrics.upstream_connect.observe(seconds)
+        log.debug("upstream_connected", seconds=round(seconds, 4))
         return ws
 
-    dialect = detect_dialect(request.headers.get("OpenAI-Beta"), offered)
-    preset = request.get(PRESET_SESSION)
-    translator = Translator(
-        cfg.rules,
-        url_model=url_model,
+    log.info(
+        "session_start",
         dialect=dialect,
-        preset=preset,
-        transcription=request.query.get("intent") == "transcription",
+        model=url_model,
+        peer=request.remote,
+        subprotocol=client.ws_protocol,
     )
-    log.info("session_start", peer=request.remote, subprotocol=client.ws_protocol, dialect=dialect)
+    relay = Relay(client, dial, translator, log, observer)
     try:
-        end = await Relay(client, dial, translator, log).run()
-    finally:
+        await relay.run()
+    finally:  # also when the handler is cancelled: the accounting below never awaits
         app[SOCKETS].discard(client)
-        metrics.sessions_active.dec()
-    duration = time.monotonic() - end.started
-    metrics.sessions.labels(end.ended_by).inc()
-    metrics.session_duration.observe(duration)
+        _account(metrics, observer, relay.end, dialect=dialect)
+        log.info(
+            "session_end",
+            dialect=dialect,
+            model=translator.names.model or url_model,
+            inworld_model=observer.model,
+            voice=translator.names.voice,
+            outcome=relay.end.outcome,
+            ended_by=relay.end.ended_by,
+            reason=relay.end.reason,
+            client_close_code=relay.end.client_code,
+            upstream_close_code=relay.end.upstream_code,
+            upstream_status=relay.end.upstream_status,
+            messages_from_client=relay.end.frames_up,
+            messages_from_upstream=relay.end.frames_down,
+            responses=observer.responses,
+            turns=observer.turns,
+            duration_s=round(time.monotonic() - relay.end.started, 3),
+        )
+    return client
+
+
+def _account(metrics: Metrics, observer: SessionObserver, end: SessionEnd, *, dialect: str) -> None:
+    """Count an ended session: its outcome, errors, and the observer's counters."""
     if end.handshake_failed:
         metrics.upstream_handshake_failures.labels(str(end.upstream_status or "none")).inc()
-    log.info(
-        "session_end",
-        ended_by=end.ended_by,
-        reason=end.reason,
-        client_close_code=end.client_code,
-        upstream_close_code=end.upstream_code,
-        upstream_status=end.upstream_status,
-        frames_from_client=end.frames_up,
-        frames_from_upstream=end.frames_down,
-        voice=translator.names.voice,
-        dialect=translator.dialect,
-        duration_s=round(duration, 3),
+        refusal, _, _ = upstream_refusal(end.upstream_status, end.reason)
+        observer.count_error("handshake", refusal["error"]["code"])
+    elif end.ended_by == "upstream" and end.upstream_code == 1006:
+        observer.count_error("upstream", "upstream_connection_lost")
+    metrics.session_ended(
+        observer,
+        outcome=end.outcome,
+        client_code=end.client_code,
+        duration=time.monotonic() - end.started,
+        dialect=dialect,
     )
-    return client

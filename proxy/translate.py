@@ -135,6 +135,12 @@ class Translator:
         self._created_sent = False
         self._function_names: dict[str, str] = {}  # call_id and item_id -> function name
         self._correlator = Correlator()
+        # For metrics (read by the relay after each call): the last frame's `type` as received
+        # (None: not JSON or no type) and the frame parsed, when it was parsed anyway.
+        self.last_type: str | None = None
+        self.last_event: dict[str, Any] | None = None
+        self.rewrites: dict[str, int] = {}  # rewrite kind -> count
+        self.refusals: dict[str, int] = {}  # error code -> client frames answered with it
 
     # -- client -> upstream ---------------------------------------------------------------
 
@@ -150,23 +156,29 @@ class Translator:
         if self.transcription or session.get("type") == "transcription":
             self.transcription = True
             session = transcription_session(session)
+        self._tally("initial_session_update")
         event = {"type": "session.update", "event_id": new_event_id(), "session": session}
         return (ToUpstream(_dumps(event)),)
 
     def from_client(self, text: str) -> Sequence[Command]:
         """Translate one TEXT frame from the client."""
-        if sniff_type(text) in _CLIENT_FAST:
+        self.last_type = sniffed = sniff_type(text)
+        self.last_event = None
+        if sniffed in _CLIENT_FAST:
             return (ToUpstream(text),)
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError:
+            self._refused("invalid_json")
             return (ToClient(error_text("The message is not valid JSON.", code="invalid_json")),)
         if not isinstance(event, dict):
+            self._refused("invalid_event")
             msg = "Each message must be a JSON object."
             return (ToClient(error_text(msg, code="invalid_event")),)
         kind = event.get("type")
         event_id = event.get("event_id")
         if not isinstance(kind, str):
+            self._refused("invalid_event")
             msg = "The 'type' field is missing or not a string."
             return (ToClient(error_text(msg, code="invalid_event", event_id=event_id)),)
         original = event
@@ -176,6 +188,8 @@ class Translator:
             else:
                 event = client_event_to_ga(event)
                 kind = event["type"]
+                self._tally("beta_to_ga")
+        self.last_type, self.last_event = kind, event
         self._correlator.client_event(kind, event)
         try:
             if kind == "session.update":
@@ -183,19 +197,24 @@ class Translator:
                 if isinstance(session, dict) and session.get("type") == "transcription":
                     self.transcription = True
                     session = transcription_session(session)
+                    self._tally("transcription_session")
                 session = rewrite_session(self.rules, session, self.names)
+                self._tally("session_update")
                 return (ToUpstream(_dumps({**event, "session": session})),)
             if kind == "response.create":
                 response = rewrite_response(self.rules, event.get("response"))
                 if response is not None:
+                    self._tally("response_voice")
                     return (ToUpstream(_dumps({**event, "response": response})),)
         except SessionFieldError as exc:
+            self._refused("invalid_type")
             text = error_text(str(exc), code="invalid_type", param=exc.param, event_id=event_id)
             return (ToClient(text),)
         return (ToUpstream(text if event is original else _dumps(event)),)
 
     def from_client_binary(self, data: bytes) -> Sequence[Command]:
         """A BINARY frame from the client: OpenAI refuses those (`invalid_event`), so do we."""
+        self._refused("invalid_event")
         msg = "Expected a text WebSocket message; binary frames are not supported."
         return (ToClient(error_text(msg, code="invalid_event")),)
 
@@ -203,8 +222,10 @@ class Translator:
 
     def from_upstream(self, text: str) -> Sequence[Command]:
         """Translate one TEXT frame from Inworld."""
-        kind = sniff_type(text)
+        self.last_type = kind = sniff_type(text)
+        self.last_event = None
         if kind == "ping":  # Inworld's app-level keep-alive, not an OpenAI event
+            self._tally("ping_dropped")
             return ()
         if kind in _UPSTREAM_FAST and self.phase is Phase.OPEN:
             if self.dialect == "beta":
@@ -213,9 +234,12 @@ class Translator:
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError:
+            self._tally("invalid_dropped")
             return ()  # not an event a client could parse; Inworld never sends it on purpose
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            self._tally("invalid_dropped")
             return ()  # type-less legacy {"errorType": ...} frames (§3.3 #3)
+        self.last_type, self.last_event = event["type"], event
         return self._upstream_event(event, text)
 
     def _upstream_event(self, event: dict[str, Any], text: str) -> Sequence[Command]:
@@ -224,9 +248,12 @@ class Translator:
         if kind in LEGACY_EVENT_NAMES:
             kind = event["type"] = LEGACY_EVENT_NAMES[kind]
             changed = True
+            self._tally("legacy_rename")
         if kind == "ping":
+            self._tally("ping_dropped")
             return ()
         if self.rules.drop_inworld_only_events and kind in INWORLD_ONLY_EVENTS:
+            self._tally("inworld_only_dropped")
             return ()
         if kind in ("session.created", "session.updated"):
             return self._session_event(event)
@@ -249,6 +276,7 @@ class Translator:
     def _session_event(self, event: dict[str, Any]) -> Sequence[Command]:
         if self.rules.echo_client_names and "session" in event:
             event["session"] = show_client_names(event["session"], self.names)
+            self._tally("client_names")
         if self.transcription and isinstance(event.get("session"), dict):
             event["session"] = {**event["session"], "type": "transcription"}
         if self.phase is Phase.OPEN:
@@ -261,6 +289,7 @@ class Translator:
         if self._created_sent:
             return ()
         self._created_sent = True
+        self._tally("session_created_handoff")
         return self._to_client({**event, "type": "session.created"})
 
     def _flush_created(self) -> Sequence[Command]:
@@ -281,12 +310,22 @@ class Translator:
             )
             if name:
                 event["name"] = name
+                self._tally("function_name_added")
                 return True
         elif kind in ("response.created", "response.done"):
-            return self._correlator.fix_response(kind, event)
-        elif kind == "error":
-            return self._correlator.fix_error(event)
+            if self._correlator.fix_response(kind, event):
+                self._tally("response_fixed")
+                return True
+        elif kind == "error" and self._correlator.fix_error(event):
+            self._tally("error_event_id")
+            return True
         return False
+
+    def _tally(self, kind: str) -> None:
+        self.rewrites[kind] = self.rewrites.get(kind, 0) + 1
+
+    def _refused(self, code: str) -> None:
+        self.refusals[code] = self.refusals.get(code, 0) + 1
 
     def _remember_function(self, item: Any) -> None:
         if not isinstance(item, dict) or item.get("type") != "function_call":

@@ -1,0 +1,67 @@
+"""Audio sizes from base64 text and session formats, without decoding anything (pure).
+
+Used by `proxy.observe` on the hot path: an audio frame's payload size is found with C-level
+string searches over the frame text the relay already holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["G711", "PCM16_24K", "b64_decoded_size", "b64_size", "bytes_per_second"]
+
+PCM16_24K = 48_000  # bytes per second of the default format (PCM16 mono 24 kHz)
+G711 = 8_000  # audio/pcmu and audio/pcma: one byte per sample at 8 kHz
+_WS = " \t\r\n"
+
+
+def b64_decoded_size(text: str, key: str) -> int:
+    """Decoded size of the base64 string value of `"key"` in the JSON `text`, without decoding.
+
+    Finds `"key"`, then `:` and the opening quote (whitespace allowed), then the closing quote
+    (base64 never contains one): size = len * 3 / 4 minus padding. 0 when not found. Compact
+    (`"key":"`) and Python-style (`"key": "`) JSON take a path of C-level searches only.
+    """
+    needle = f'"{key}"'
+    at = text.find(needle)
+    while at >= 0:
+        i = at + len(needle)
+        if text.startswith(':"', i):
+            start = i + 2
+        elif text.startswith(': "', i):
+            start = i + 3
+        else:
+            while i < len(text) and text[i] in _WS:
+                i += 1
+            if not text.startswith(":", i):
+                at = text.find(needle, at + 1)  # the key text was a value, not a key
+                continue
+            i += 1
+            while i < len(text) and text[i] in _WS:
+                i += 1
+            if not text.startswith('"', i):
+                return 0
+            start = i + 1
+        end = text.find('"', start)
+        return 0 if end < 0 else b64_size(text, start, end)
+    return 0
+
+
+def b64_size(text: str, start: int, end: int) -> int:
+    """Decoded size of the base64 characters `text[start:end]` (padding allowed)."""
+    length = end - start
+    pad = (length > 0 and text[end - 1] == "=") + (length > 1 and text[end - 2] == "=")
+    return max(length * 3 // 4 - pad, 0)
+
+
+def bytes_per_second(fmt: Any) -> int | None:
+    """Bytes per second of a GA `audio.*.format` object, None when not stated."""
+    if not isinstance(fmt, dict):
+        return None
+    kind = fmt.get("type")
+    if kind in ("audio/pcmu", "audio/pcma"):
+        return G711
+    if kind == "audio/pcm":
+        rate = fmt.get("rate")
+        return 2 * rate if isinstance(rate, int) and rate > 0 else PCM16_24K
+    return None

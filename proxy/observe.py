@@ -1,0 +1,275 @@
+"""Per-session observation for metrics (pure: no asyncio, no aiohttp, no prometheus).
+
+The relay feeds `SessionObserver` every frame it received, with the frame's type as the
+`Translator` already knew it (sniffed on the fast path, parsed otherwise) and the parsed event
+only when the translator parsed it anyway. An audio frame costs two dict increments and a
+search for its base64 payload's end; nothing is decoded or parsed for metrics.
+
+Counters (messages, bytes, audio seconds, tokens, barge-ins, errors) are plain numbers on the
+observer, read by `proxy.metrics` at scrape time and folded into its totals when the session
+ends. Timings (turn latency, first text delta, response duration, sampled overhead) are rare
+and go straight to the injected `TimingSink`.
+
+Turn latency: the end of the user's turn is the latest of server `input_audio_buffer.
+speech_stopped`, client `input_audio_buffer.commit` and client `response.create` seen before
+`response.created`; the turn ends at that response's first `response.output_audio.delta`.
+At most one observation per response, none for a response nobody asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from proxy.audio_size import PCM16_24K, b64_decoded_size, b64_size, bytes_per_second
+from proxy.event_types import KNOWN_EVENT_TYPES, OTHER, error_code_label
+
+__all__ = [
+    "DOWN",
+    "NULL_SINK",
+    "UP",
+    "SessionObserver",
+    "TimingSink",
+]
+
+UP = "client_to_upstream"
+DOWN = "upstream_to_client"
+
+_APPEND = "input_audio_buffer.append"
+_AUDIO_DELTA = "response.output_audio.delta"
+_TEXT_DELTAS = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
+_RESPONSE_STATUSES = frozenset({"completed", "cancelled", "failed", "incomplete"})
+
+
+class TimingSink(Protocol):
+    """Where timings go (implemented by `proxy.metrics.Metrics`). Labels are bounded."""
+
+    def observe_turn_latency(self, model: str, seconds: float) -> None: ...
+    def observe_first_text_latency(self, model: str, seconds: float) -> None: ...
+    def observe_response_duration(self, model: str, status: str, seconds: float) -> None: ...
+    def observe_overhead(self, direction: str, seconds: float) -> None: ...
+
+
+class _NullSink:
+    """A TimingSink that drops everything."""
+
+    def observe_turn_latency(self, model: str, seconds: float) -> None:
+        pass
+
+    def observe_first_text_latency(self, model: str, seconds: float) -> None:
+        pass
+
+    def observe_response_duration(self, model: str, status: str, seconds: float) -> None:
+        pass
+
+    def observe_overhead(self, direction: str, seconds: float) -> None:
+        pass
+
+
+NULL_SINK: TimingSink = _NullSink()
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+@dataclass(slots=True)
+class _Response:
+    started: float
+    turn_start: float | None
+    audio_seen: bool = False
+    text_seen: bool = False
+    user_spoke: bool = False
+    cancel_requested: bool = False
+
+
+class SessionObserver:
+    """Plain-number metrics of one session.
+
+    Args:
+        sink: receives timings as they happen.
+        clock: monotonic seconds (`time.monotonic` in production, a fake in tests); read only
+            on turn-related events, never for an audio frame.
+        model_label: maps a model name seen in `session.created`/`session.updated` (the client's
+            name or Inworld's id) to a bounded label value (the Inworld model id, or `other`).
+        model: the model name known before the session opens (`?model=`), if any.
+        rewrites: the `Translator`'s rewrite tally (kind -> count), read by metrics.
+        refusals: the `Translator`'s tally of client frames it refused (error code -> count).
+    """
+
+    def __init__(
+        self,
+        sink: TimingSink,
+        *,
+        clock: Callable[[], float],
+        model_label: Callable[[str | None], str],
+        model: str | None = None,
+        rewrites: dict[str, int] | None = None,
+        refusals: dict[str, int] | None = None,
+    ) -> None:
+        self._sink = sink
+        self._clock = clock
+        self._model_label = model_label
+        self.model = model_label(model)
+        self.messages: dict[str, dict[str, int]] = {UP: {}, DOWN: {}}  # direction -> type -> n
+        self.bytes: dict[str, dict[str, int]] = {UP: {}, DOWN: {}}
+        self.audio_seconds: dict[str, float] = {UP: 0.0, DOWN: 0.0}
+        self.tokens: dict[tuple[str, str], int] = {}  # (model, kind) -> tokens
+        self.barge_ins: dict[tuple[str, str], int] = {}  # (model, trigger) -> count
+        self.errors: dict[tuple[str, str], int] = {}  # (source, code) -> count
+        self.rewrites = {} if rewrites is None else rewrites
+        self.refusals = {} if refusals is None else refusals
+        self.turns = 0
+        self.responses = 0
+        self._rate_in = self._rate_out = PCM16_24K
+        self._turn_mark: float | None = None
+        self._response: _Response | None = None
+
+    # -- frames -------------------------------------------------------------------------------
+
+    def from_client(self, kind: str | None, text: str, event: dict[str, Any] | None) -> None:
+        """A TEXT frame received from the client (`event`: the frame parsed, if it was)."""
+        label = kind if kind is not None and kind in KNOWN_EVENT_TYPES else OTHER
+        counts, sizes = self.messages[UP], self.bytes[UP]
+        counts[label] = counts.get(label, 0) + 1
+        size = len(text) if text.isascii() else len(text.encode())
+        sizes[label] = sizes.get(label, 0) + size
+        if label == _APPEND:
+            self.audio_seconds[UP] += b64_decoded_size(text, "audio") / self._rate_in
+        elif event is not None:
+            if label in ("input_audio_buffer.commit", "response.create"):
+                self._turn_mark = self._clock()
+            elif label == "response.cancel" and self._response is not None:
+                self._response.cancel_requested = True
+
+    def from_upstream(self, kind: str | None, text: str, event: dict[str, Any] | None) -> None:
+        """A TEXT frame received from Inworld (`event`: parsed and already fixed up, if it was)."""
+        label = kind if kind is not None and kind in KNOWN_EVENT_TYPES else OTHER
+        counts, sizes = self.messages[DOWN], self.bytes[DOWN]
+        counts[label] = counts.get(label, 0) + 1
+        size = len(text) if text.isascii() else len(text.encode())
+        sizes[label] = sizes.get(label, 0) + size
+        if event is not None:
+            self._server_event(event)
+            return
+        response = self._response
+        if label == _AUDIO_DELTA:
+            self.audio_seconds[DOWN] += b64_decoded_size(text, "delta") / self._rate_out
+            if response is not None and not response.audio_seen:
+                self._first_audio(response)
+        elif label in _TEXT_DELTAS and response is not None and not response.text_seen:
+            self._first_text(response)
+
+    def overhead(self, direction: str, seconds: float) -> None:
+        """A sampled frame's time inside the proxy."""
+        self._sink.observe_overhead(direction, seconds)
+
+    def count_error(self, source: str, code: object) -> None:
+        """One error from `source` (`upstream`, `handshake`, ...) with a wire error code."""
+        key = (source, error_code_label(code))
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+    # -- parsed server events ----------------------------------------------------------------
+
+    def _server_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        response = self._response
+        if kind == _AUDIO_DELTA:  # parsed only before the session opened, or a legacy name
+            delta = event.get("delta")
+            if isinstance(delta, str):
+                self.audio_seconds[DOWN] += b64_size(delta, 0, len(delta)) / self._rate_out
+            if response is not None and not response.audio_seen:
+                self._first_audio(response)
+        elif kind in _TEXT_DELTAS:
+            if response is not None and not response.text_seen:
+                self._first_text(response)
+        elif kind == "input_audio_buffer.speech_started":
+            if response is not None:
+                response.user_spoke = True
+        elif kind == "input_audio_buffer.speech_stopped":
+            self._turn_mark = self._clock()
+        elif kind == "response.created":
+            self._response = _Response(started=self._clock(), turn_start=self._turn_mark)
+            self._turn_mark = None
+        elif kind == "response.done":
+            self._response_done(event, response)
+        elif kind in ("session.created", "session.updated"):
+            self._session(event.get("session"))
+        elif kind == "error":
+            self.count_error("upstream", _get(event, "error", "code"))
+
+    def _first_audio(self, response: _Response) -> None:
+        response.audio_seen = True
+        if response.turn_start is not None:
+            self.turns += 1
+            self._sink.observe_turn_latency(self.model, self._clock() - response.turn_start)
+
+    def _first_text(self, response: _Response) -> None:
+        response.text_seen = True
+        if response.turn_start is not None:
+            self._sink.observe_first_text_latency(self.model, self._clock() - response.turn_start)
+
+    def _response_done(self, event: dict[str, Any], response: _Response | None) -> None:
+        self._response = None
+        self.responses += 1
+        body = event.get("response")
+        status = _get(body, "status")
+        label = status if isinstance(status, str) and status in _RESPONSE_STATUSES else OTHER
+        if response is not None:
+            self._sink.observe_response_duration(
+                self.model, label, self._clock() - response.started
+            )
+        if label == "cancelled":
+            reason = _get(body, "status_details", "reason")
+            trigger = None
+            if reason == "turn_detected" or (reason is None and response and response.user_spoke):
+                trigger = "turn_detected"
+            elif reason == "client_cancelled" or (response and response.cancel_requested):
+                trigger = "client_cancel"
+            if trigger is not None:
+                key = (self.model, trigger)
+                self.barge_ins[key] = self.barge_ins.get(key, 0) + 1
+        self._usage(_get(body, "usage"))
+
+    def _usage(self, usage: Any) -> None:
+        """Count `response.usage` tokens by kind; `*_other` holds what the details leave out."""
+        if not isinstance(usage, dict):
+            return
+        for side, kinds in (
+            ("input", ("text", "audio", "image")),
+            ("output", ("text", "audio")),
+        ):
+            total = usage.get(f"{side}_tokens")
+            details = usage.get(f"{side}_token_details")
+            details = details if isinstance(details, dict) else {}
+            counted = 0
+            for kind in kinds:
+                n = details.get(f"{kind}_tokens")
+                if isinstance(n, int) and n > 0:
+                    self._add_tokens(f"{side}_{kind}", n)
+                    counted += n
+            if isinstance(total, int) and total > counted:
+                self._add_tokens(f"{side}_other", total - counted)
+            cached = details.get("cached_tokens") if side == "input" else None
+            if isinstance(cached, int) and cached > 0:
+                self._add_tokens("input_cached", cached)
+
+    def _add_tokens(self, kind: str, n: int) -> None:
+        key = (self.model, kind)
+        self.tokens[key] = self.tokens.get(key, 0) + n
+
+    def _session(self, session: Any) -> None:
+        if not isinstance(session, dict):
+            return
+        model = session.get("model")
+        if isinstance(model, str) and model:
+            self.model = self._model_label(model)
+        rate_in = bytes_per_second(_get(session, "audio", "input", "format"))
+        rate_out = bytes_per_second(_get(session, "audio", "output", "format"))
+        self._rate_in = rate_in or self._rate_in
+        self._rate_out = rate_out or self._rate_out
