@@ -74,11 +74,12 @@ def proxy_address(stack: Stack) -> str:
     return f"{stack.proxy.host}:{stack.proxy.port}"
 
 
-async def run_node(script: str, *args: str) -> Any:
+async def run_node(script: str, *args: str, env: dict[str, str] | None = None) -> Any:
     """Run a driver in tests/clients/node without blocking the event loop; return its JSON.
 
     The servers of the `stack` fixture run in the test's own event loop, so the driver must
     be awaited, never run with a blocking call. A non-zero exit fails with the driver's stderr.
+    `env` adds variables to the driver's environment.
     """
     node = require_node()
     proc = await asyncio.create_subprocess_exec(
@@ -86,6 +87,7 @@ async def run_node(script: str, *args: str) -> Any:
         script,
         *args,
         cwd=NODE_DIR,
+        env={**os.environ, **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -1,22 +1,30 @@
-// The official openai Node SDK's GA `OpenAIRealtimeWS`, pointed at a plain-ws proxy exactly as
-// the README says (createConnection override; the SDK itself always builds a wss:// URL).
-// Drives a spoken turn and a tool-call turn; prints what it saw.
+// The official openai Node SDK's GA `OpenAIRealtimeWS`, pointed at the proxy exactly as the
+// README says. The SDK always builds a wss:// URL: by default the driver hands it a plain TCP
+// connection (createConnection override) to a ws:// proxy; with a second argument `tls` it is
+// left entirely unchanged (baseURL https://HOST:PORT/v1; trust the proxy's certificate with
+// NODE_EXTRA_CA_CERTS). Drives a spoken turn and a tool-call turn; prints what it saw.
 import net from 'node:net';
 import OpenAI from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 import { WEATHER_TOOL, collectUntil, pcm16Tone, proxyAddress, run } from './common.mjs';
 
-const { host, port, address } = proxyAddress();
+const { address } = proxyAddress();
+const tls = process.argv[3] === 'tls';
 
 function connect() {
-  const client = new OpenAI({ apiKey: 'sk-local-node', baseURL: `http://${address}/v1` });
-  const rt = new OpenAIRealtimeWS(
-    {
-      model: 'gpt-realtime',
-      options: { createConnection: (o) => net.connect(o.port, o.host) },
-    },
-    client,
-  );
+  const client = new OpenAI({
+    apiKey: 'sk-local-node',
+    baseURL: `${tls ? 'https' : 'http'}://${address}/v1`,
+  });
+  const rt = tls
+    ? new OpenAIRealtimeWS({ model: 'gpt-realtime' }, client)
+    : new OpenAIRealtimeWS(
+        {
+          model: 'gpt-realtime',
+          options: { createConnection: (o) => net.connect(o.port, o.host) },
+        },
+        client,
+      );
   const errors = [];
   rt.on('error', (err) => errors.push(err.message));
   const subscribe = (listener) => {
