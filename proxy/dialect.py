@@ -22,6 +22,7 @@ __all__ = [
     "client_event_to_ga",
     "detect_dialect",
     "is_ga_session",
+    "normalize_ga_content",
     "server_event_to_beta",
     "session_to_beta",
     "session_to_ga",
@@ -171,6 +172,45 @@ def client_event_to_ga(event: dict[str, Any]) -> dict[str, Any]:
     elif kind == "conversation.item.create" and "item" in event:
         return {**event, "item": _content_to_ga(event["item"])}
     return event
+
+
+# -- down: Inworld's content labels -> GA's ------------------------------------------------
+
+
+def normalize_ga_content(kind: str, event: dict[str, Any]) -> bool:
+    """Give a server event GA's content labels, in place; True if anything changed.
+
+    GA items carry assistant content `output_audio`/`output_text`, while content *parts*
+    (`response.content_part.*`) keep `audio`/`text` (§2.2, §2.5). Inworld's prototype uses one
+    label for both (`inworld-realtime.md` §3.3 #6); strict clients (the Python Agents SDK)
+    validate every event, so the proxy fixes whichever side is wrong.
+    """
+    if kind.startswith("response.content_part."):
+        part = event.get("part")
+        if isinstance(part, dict) and part.get("type") in _CONTENT_TO_BETA:
+            event["part"] = {**part, "type": _CONTENT_TO_BETA[part["type"]]}
+            return True
+        return False
+    if "item" in event:
+        return _items_to_ga([event["item"]])
+    response = event.get("response")
+    if kind == "response.done" and isinstance(response, dict):
+        output = response.get("output")
+        return isinstance(output, list) and _items_to_ga(output)
+    return False
+
+
+def _items_to_ga(items: list[Any]) -> bool:
+    changed = False
+    for item in items:
+        content = item.get("content") if isinstance(item, dict) else None
+        if not isinstance(content, list) or item.get("role") != "assistant":
+            continue
+        for index, part in enumerate(content):
+            if isinstance(part, dict) and part.get("type") in _CONTENT_TO_GA:
+                content[index] = {**part, "type": _CONTENT_TO_GA[part["type"]]}
+                changed = True
+    return changed
 
 
 # -- down: GA -> beta -----------------------------------------------------------------------

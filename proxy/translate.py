@@ -33,6 +33,7 @@ from proxy.dialect import (
     beta_fast_rename,
     client_event_to_ga,
     is_ga_session,
+    normalize_ga_content,
     server_event_to_beta,
 )
 from proxy.errors import error_text, new_event_id
@@ -301,6 +302,12 @@ class Translator:
 
     def _fix_event(self, kind: str, event: dict[str, Any]) -> bool:
         """Apply in-place fix-ups to a server event; return True if it changed."""
+        labels = normalize_ga_content(kind, event)
+        if labels:
+            self._tally("content_labels")
+        return self._fix_fields(kind, event) or labels
+
+    def _fix_fields(self, kind: str, event: dict[str, Any]) -> bool:
         if kind in ("response.output_item.added", "conversation.item.added"):
             self._remember_function(event.get("item"))
         elif kind == "response.function_call_arguments.done" and not event.get("name"):

@@ -334,3 +334,29 @@ def test_beta_transcription_session_update() -> None:
     [(_, down)] = decoded(tr.from_upstream(dumps(answer)))
     assert down["type"] == "transcription_session.updated"
     assert down["session"]["input_audio_transcription"]["model"] == "gpt-4o-transcribe"
+
+
+def test_content_labels_are_normalised_to_ga() -> None:
+    """Item content becomes output_audio/output_text; content parts become audio/text."""
+    tr = opened()
+    item = {
+        "type": "conversation.item.added",
+        "item": {"role": "assistant", "content": [{"type": "audio", "transcript": ""}]},
+    }
+    [(_, event)] = decoded(tr.from_upstream(dumps(item)))
+    assert event["item"]["content"] == [{"type": "output_audio", "transcript": ""}]
+    part = {"type": "response.content_part.added", "part": {"type": "output_text", "text": ""}}
+    [(_, event)] = decoded(tr.from_upstream(dumps(part)))
+    assert event["part"]["type"] == "text"
+    done = {
+        "type": "response.done",
+        "response": {"output": [{"role": "assistant", "content": [{"type": "text"}]}]},
+    }
+    [(_, event)] = decoded(tr.from_upstream(dumps(done)))
+    assert event["response"]["output"][0]["content"] == [{"type": "output_text"}]
+    user = {
+        "type": "conversation.item.added",
+        "item": {"role": "user", "content": [{"type": "input_audio"}]},
+    }
+    text = dumps(user)
+    assert list(tr.from_upstream(text)) == [ToClient(text)]
