@@ -44,7 +44,7 @@ from proxy.route_metrics import RouteLabels, RouteMetrics
 from proxy.routing import Route, Variant, candidates, find_route, sticky_value
 from proxy.sniff import sniff_type
 from proxy.translate import Translator
-from proxy.upstream import UpstreamRefused, connect
+from proxy.upstream import UpstreamRefused, connect, new_session_key
 
 __all__ = ["Candidate", "ClientSide", "SessionRoute", "variant_rules"]
 
@@ -108,6 +108,7 @@ class SessionRoute:
             self.candidates = tuple(Candidate(v, variant_rules(cfg.rules, name, v)) for v in chosen)
         self.current = self.candidates[0]
         self.fallbacks = 0
+        self.session_key: str | None = None  # Inworld's ?key= of the serving upstream
         self._labeler = model_labeler(self.current.rules)
 
     # -- what the session builds from the route ---------------------------------------------
@@ -121,9 +122,13 @@ class SessionRoute:
         return RouteLabels(self.route.name, variant.name, variant.provider)
 
     def log_fields(self) -> dict[str, str]:
-        """`route`, `variant`, `provider` for a log line."""
+        """`route`, `variant`, `provider` for a log line (and, after a fallback, the serving
+        upstream's `inworld_session_key`: each attempt has its own)."""
         route, variant, provider = self.labels.values()
-        return {"route": route, "variant": variant, "provider": provider}
+        fields = {"route": route, "variant": variant, "provider": provider}
+        if self.fallbacks and self.session_key is not None:
+            fields["inworld_session_key"] = self.session_key
+        return fields
 
     def translator(
         self,
@@ -174,8 +179,9 @@ class SessionRoute:
             final = index == len(self.candidates) - 1
             self._use(candidate, translator)
             started = time.monotonic()
+            self.session_key = session_key if index == 0 else new_session_key()
             try:
-                ws = await self._open(http, candidate, session_key)
+                ws = await self._open(http, candidate, self.session_key)
             except UpstreamRefused as exc:
                 if final:
                     raise
