@@ -24,6 +24,7 @@ from proxy.appkeys import (
     Lifecycle,
     LiveConfig,
 )
+from proxy.chat import chat_completions, get_model, list_models
 from proxy.config import Config
 from proxy.guard import guard
 from proxy.metrics import Metrics
@@ -94,6 +95,9 @@ def create_app(
     ):
         app.router.add_post(path, handler)
         app.router.add_route("OPTIONS", path, _preflight)
+    app.router.add_post("/v1/chat/completions", chat_completions)  # REST passthrough
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model:.+}", get_model)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", make_aiohttp_handler(registry))

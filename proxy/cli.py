@@ -125,7 +125,12 @@ async def _serve(cfg: Config, *, with_emulator: bool) -> None:
                 url=f"ws://127.0.0.1:{port}{_EMULATOR_PATH}",
                 credential=base64.b64encode(f"{key}:{secret}".encode()).decode(),
             )
-            cfg = dataclasses.replace(cfg, upstream=upstream)
+            router = dataclasses.replace(  # the emulator serves the Router endpoints too
+                cfg.router,
+                url=f"http://127.0.0.1:{port}/v1",
+                models_url=f"http://127.0.0.1:{port}/llm/v1alpha/models",
+            )
+            cfg = dataclasses.replace(cfg, upstream=upstream, router=router)
             log.info("emulator_started", upstream=upstream.url)
         app = create_app(cfg, registry=CollectorRegistry(), logger=log)
         tls = _tls_context(cfg)
