@@ -21,6 +21,7 @@ from proxy.emulator import EmulatorSettings, create_emulator_app
 from proxy.emulator.router import ROUTER_REQUESTS
 from proxy.routing import choose
 from tests.conftest import CREDENTIAL, KEY, SECRET
+from tests.test_cli import start_process, stop, wait_for_event
 
 TIMEOUT = 10
 ENV = {"INWORLD_API_KEY": KEY, "INWORLD_API_SECRET": SECRET, "OPENAI_API_KEY": "sk-openai-test"}
@@ -256,3 +257,24 @@ async def test_rest_is_guarded_and_can_be_switched_off(rest_stack: Any) -> None:
     off = await rest_stack("[router]\nenabled = false\n")
     with pytest.raises(openai.NotFoundError):
         await off.sdk().chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+
+
+async def test_emulator_process_serves_the_router(clients: list[AsyncOpenAI]) -> None:
+    """`serve --emulator` points the REST passthrough at the in-process emulated Router."""
+    process = await start_process("--emulator", "--port", "0")
+    try:
+        listening = await wait_for_event(process, "listening")
+        base = listening["url"].replace("ws://", "http://").removesuffix("/realtime")
+        client = AsyncOpenAI(base_url=base, api_key="sk-demo", max_retries=0)
+        clients.append(client)
+        async with asyncio.timeout(TIMEOUT):
+            stream = await client.chat.completions.create(
+                model="gpt-4o-mini", messages=HELLO, stream=True
+            )
+            text = "".join([c.choices[0].delta.content or "" async for c in stream])
+            ids = [m.id async for m in client.models.list()]
+        assert text == "You said: hello router"
+        assert "openai/gpt-4o-mini" in ids
+    finally:
+        code = await stop(process)
+    assert code == 0
