@@ -15,16 +15,21 @@ from proxy.appkeys import (
     CONFIG,
     HTTP,
     LIFECYCLE,
+    LIVE_CONFIG,
     LOGGER,
     METRICS,
+    ROUTE_METRICS,
     SOCKETS,
     TOKEN_SECRET,
     Lifecycle,
+    LiveConfig,
 )
+from proxy.chat import chat_completions, get_model, list_models
 from proxy.config import Config
 from proxy.guard import guard
 from proxy.metrics import Metrics
 from proxy.rest import beta_sessions, client_secrets, demo_page
+from proxy.route_metrics import RouteMetrics
 from proxy.session import realtime_handler
 
 __all__ = ["create_app"]
@@ -75,6 +80,8 @@ def create_app(
     app[CONFIG] = cfg
     app[TOKEN_SECRET] = cfg.tokens.signing_secret or secrets.token_bytes(32)
     app[METRICS] = Metrics(registry)
+    app[LIVE_CONFIG] = LiveConfig(cfg)  # what sessions and REST read; swapped on SIGHUP
+    app[ROUTE_METRICS] = RouteMetrics(registry)
     app[LOGGER] = logger
     app[SOCKETS] = set()
     app[LIFECYCLE] = Lifecycle()
@@ -88,6 +95,9 @@ def create_app(
     ):
         app.router.add_post(path, handler)
         app.router.add_route("OPTIONS", path, _preflight)
+    app.router.add_post("/v1/chat/completions", chat_completions)  # REST passthrough
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model:.+}", get_model)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", make_aiohttp_handler(registry))

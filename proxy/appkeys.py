@@ -10,16 +10,20 @@ from aiohttp import web
 
 from proxy.config import Config
 from proxy.metrics import Metrics
+from proxy.route_metrics import RouteMetrics
 
 __all__ = [
     "CONFIG",
     "HTTP",
     "LIFECYCLE",
+    "LIVE_CONFIG",
     "LOGGER",
     "METRICS",
+    "ROUTE_METRICS",
     "SOCKETS",
     "TOKEN_SECRET",
     "Lifecycle",
+    "LiveConfig",
 ]
 
 
@@ -31,6 +35,18 @@ class Lifecycle:
     accepting: bool = False  # set once start-up is done (config loaded, upstream client up)
 
 
+@dataclass(slots=True)
+class LiveConfig:
+    """The configuration new sessions and REST requests use; swapped on SIGHUP.
+
+    A session reads `config` once, when it starts, and keeps that snapshot to its end.
+    `generation` counts successful loads (1 at start).
+    """
+
+    config: Config
+    generation: int = 1
+
+
 CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", Metrics)
 LOGGER = web.AppKey("logger", structlog.typing.FilteringBoundLogger)
@@ -38,3 +54,5 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 TOKEN_SECRET = web.AppKey("token_secret", bytes)  # signs ephemeral client tokens
+LIVE_CONFIG = web.AppKey("live_config", LiveConfig)  # reloadable rules (proxy.reload)
+ROUTE_METRICS = web.AppKey("route_metrics", RouteMetrics)

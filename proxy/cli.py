@@ -2,7 +2,9 @@
 
 `serve` (the default) runs the proxy; with `--emulator` the built-in Inworld emulator runs in
 the same process on a private loopback port and is the upstream. `emulator` runs the emulator
-alone, for users' CI. Flags and variables here are a stable interface: keep them.
+alone, for users' CI. `translate FILE` prints the Inworld `session.update` the proxy would send
+for an OpenAI one (`proxy.translate_cmd`). SIGHUP makes `serve` reload its configuration for
+new sessions (`proxy.reload`). Flags and variables here are a stable interface: keep them.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from proxy.auth import is_loopback_host
 from proxy.config import Config, ConfigError, load
 from proxy.emulator import EmulatorSettings, create_emulator_app
 from proxy.log import AccessLogger, configure_logging
+from proxy.reload import install_reload
+from proxy.translate_cmd import translate_update
 
 __all__ = ["main"]
 
-_COMMANDS = ("serve", "emulator")
+_COMMANDS = ("serve", "emulator", "translate")
 _EMULATOR_PATH = "/api/v1/realtime/session"
 
 
@@ -64,7 +68,38 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--config", type=Path, help="TOML config file (or PROXY_CONFIG)")
     emu.add_argument("--host", help="listen address (default 127.0.0.1)")
     emu.add_argument("--port", type=int, help="listen port (default 8090)")
+    tr = sub.add_parser(
+        "translate", help="print the Inworld session.update for an OpenAI session.update"
+    )
+    tr.add_argument("file", help="JSON file: a session.update event or a session ('-': stdin)")
+    tr.add_argument("--config", type=Path, help="TOML config file (or PROXY_CONFIG)")
+    dialect = tr.add_mutually_exclusive_group()
+    dialect.add_argument("--beta", action="store_const", const="beta", dest="dialect")
+    dialect.add_argument("--ga", action="store_const", const="ga", dest="dialect")
+    tr.add_argument("--model", help="the ?model= the client connects with")
+    tr.add_argument("--key", default="", help="the caller's sticky key, for routed models")
+    tr.add_argument(
+        "--initial",
+        action="store_true",
+        help="also print the proxy's own initial session.update (output is a JSON list)",
+    )
     return parser
+
+
+def _translate(args: argparse.Namespace, cfg: Config) -> int:
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+    except OSError as exc:
+        print(f"inworld-realtime-proxy: error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    result = translate_update(
+        text, cfg, dialect=args.dialect, model=args.model, key=args.key, initial=args.initial
+    )
+    for note in result.notes:
+        print(f"# {note}", file=sys.stderr)
+    if result.output:
+        print(result.output, file=sys.stdout if result.status == 0 else sys.stderr)
+    return result.status
 
 
 def _load(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
@@ -111,7 +146,13 @@ async def _start(
     return runner, int(runner.addresses[0][1])  # the bound port (port 0 picks one)
 
 
-async def _serve(cfg: Config, *, with_emulator: bool) -> None:
+async def _serve(
+    cfg: Config,
+    *,
+    with_emulator: bool,
+    config_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("proxy")
     runners: list[web.AppRunner] = []
     try:
@@ -125,12 +166,18 @@ async def _serve(cfg: Config, *, with_emulator: bool) -> None:
                 url=f"ws://127.0.0.1:{port}{_EMULATOR_PATH}",
                 credential=base64.b64encode(f"{key}:{secret}".encode()).decode(),
             )
-            cfg = dataclasses.replace(cfg, upstream=upstream)
+            router = dataclasses.replace(  # the emulator serves the Router endpoints too
+                cfg.router,
+                url=f"http://127.0.0.1:{port}/v1",
+                models_url=f"http://127.0.0.1:{port}/llm/v1alpha/models",
+            )
+            cfg = dataclasses.replace(cfg, upstream=upstream, router=router)
             log.info("emulator_started", upstream=upstream.url)
         app = create_app(cfg, registry=CollectorRegistry(), logger=log)
         tls = _tls_context(cfg)
         runner, port = await _start(app, cfg.server.host, cfg.server.port, tls)
         runners.append(runner)
+        install_reload(app, config_path, os.environ if env is None else env)  # SIGHUP
         log.info(
             "listening",
             url=f"{'wss' if tls else 'ws'}://{cfg.server.host}:{port}/v1/realtime",
@@ -205,6 +252,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except ConfigError as exc:
         print(f"inworld-realtime-proxy: error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "translate":
+        return _translate(args, cfg)
     if args.command == "emulator":
         server = cfg.emulator
         cfg = dataclasses.replace(
@@ -234,5 +283,6 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if args.command == "emulator":
         asyncio.run(_emulate(cfg))
     else:
-        asyncio.run(_serve(cfg, with_emulator=args.emulator))
+        path = args.config or (Path(env["PROXY_CONFIG"]) if env.get("PROXY_CONFIG") else None)
+        asyncio.run(_serve(cfg, with_emulator=args.emulator, config_path=path, env=env))
     return 0

@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
+from proxy.routing import RouteConfigError, RoutingConfig, parse_routing
+
 __all__ = [
     "ClientsConfig",
     "Config",
     "ConfigError",
     "EmulatorConfig",
     "LoggingConfig",
+    "OpenAIConfig",
+    "RouterConfig",
     "Rules",
     "ServerConfig",
     "TokensConfig",
@@ -119,6 +123,29 @@ class EmulatorConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OpenAIConfig:
+    """`[providers.openai]`: plain pass-through to OpenAI for `provider = "openai"` variants."""
+
+    url: str = "wss://api.openai.com/v1/realtime"
+    rest_url: str = "https://api.openai.com/v1"
+    connect_timeout: float = 10.0
+    forward_client_key: bool = False
+    api_key: str | None = field(default=None, repr=False)  # OPENAI_API_KEY
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterConfig:
+    """`[router]`: REST passthrough to Inworld's OpenAI-compatible Router."""
+
+    enabled: bool = True
+    url: str = "https://api.inworld.ai/v1"
+    models_url: str = "https://api.inworld.ai/llm/v1alpha/models"
+    model_prefix: str = "openai/"
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole validated configuration."""
 
@@ -129,6 +156,9 @@ class Config:
     emulator: EmulatorConfig
     clients: ClientsConfig = field(default_factory=ClientsConfig)
     tokens: TokensConfig = field(default_factory=TokensConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
+    router: RouterConfig = field(default_factory=RouterConfig)
 
 
 def basic_credential(key: str | None, secret: str | None) -> str | None:
@@ -187,6 +217,9 @@ def _defaults() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+_FREE_TABLES = ("map", "routes")
+
+
 def _merge(base: dict[str, Any], over: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -196,7 +229,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], prefix: str) -> dict[s
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"'{name}' must be a table")
-            if key == "map":  # map tables take any entry
+            if key in _FREE_TABLES:  # map tables take any entry
                 out[key] = {**base[key], **value}
             else:
                 out[key] = _merge(base[key], value, f"{name}.")
@@ -207,6 +240,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], prefix: str) -> dict[s
 
 _ENV_OVERRIDES = {
     "INWORLD_REALTIME_URL": ("upstream", "url", str),
+    "INWORLD_ROUTER_URL": ("router", "url", str),
     "PROXY_HOST": ("server", "host", str),
     "PROXY_PORT": ("server", "port", int),
     "PROXY_LOG_LEVEL": ("logging", "level", str),
@@ -317,6 +351,62 @@ def _tokens(raw: Mapping[str, Any], env: Mapping[str, str]) -> TokensConfig:
     )
 
 
+def _http_url(value: str, name: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(f"'{name}' must be a {' or '.join(schemes)} URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _openai(raw: Mapping[str, Any], env: Mapping[str, str]) -> OpenAIConfig:
+    table, name = raw["providers"]["openai"], "providers.openai"
+    url = _http_url(_get(table, name, "url", str), f"{name}.url", schemes=("ws", "wss"))
+    if urlsplit(url).query:
+        raise ConfigError(f"'{name}.url' must not carry a query; the proxy adds ?model=")
+    return OpenAIConfig(
+        url=url,
+        rest_url=_http_url(_get(table, name, "rest_url", str), f"{name}.rest_url"),
+        connect_timeout=_positive(
+            _get(table, name, "connect_timeout", float), f"{name}.connect_timeout"
+        ),
+        forward_client_key=_get(table, name, "forward_client_key", bool),
+        api_key=env.get("OPENAI_API_KEY") or None,
+    )
+
+
+def _router(raw: Mapping[str, Any]) -> RouterConfig:
+    table = raw["router"]
+    models_url = _get(table, "router", "models_url", str)
+    return RouterConfig(
+        enabled=_get(table, "router", "enabled", bool),
+        url=_http_url(_get(table, "router", "url", str), "router.url"),
+        models_url=models_url and _http_url(models_url, "router.models_url"),
+        model_prefix=_get(table, "router", "model_prefix", str),
+        connect_timeout=_positive(
+            _get(table, "router", "connect_timeout", float), "router.connect_timeout"
+        ),
+        read_timeout=_positive(_get(table, "router", "read_timeout", float), "router.read_timeout"),
+    )
+
+
+def _routing(raw: Mapping[str, Any], openai: OpenAIConfig) -> RoutingConfig:
+    try:
+        routing = parse_routing(raw["routing"])
+    except RouteConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    uses_openai = any(
+        v.provider == "openai"
+        for route in routing.routes.values()
+        for v in (*route.variants, *route.fallback)
+    )
+    if uses_openai and openai.api_key is None and not openai.forward_client_key:
+        raise ConfigError(
+            "'routing.routes' use provider 'openai' but OPENAI_API_KEY is not set "
+            "(or set 'providers.openai.forward_client_key = true')"
+        )
+    return routing
+
+
 def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     srv, up, emu = raw["server"], raw["upstream"], raw["emulator"]
     tls_cert, tls_key = _tls(srv)
@@ -331,7 +421,11 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     fmt = _get(lg, "logging", "format", str)
     if fmt not in ("json", "console", "auto"):
         raise ConfigError(f"'logging.format' must be json, console or auto, got {fmt!r}")
+    openai = _openai(raw, env)
     return Config(
+        routing=_routing(raw, openai),
+        openai=openai,
+        router=_router(raw),
         server=ServerConfig(
             host=_nonempty(_get(srv, "server", "host", str), "server.host"),
             port=_port(_get(srv, "server", "port", int), "server.port"),

@@ -55,12 +55,13 @@ class ClientNames:
 
 
 def map_model(rules: Rules, name: str | None) -> str:
-    """Inworld LLM id for an OpenAI model name: `provider/model` ids pass, others map."""
+    """Inworld LLM id for an OpenAI model name: mapped names map, other `provider/model` ids
+    pass, anything else gets the fallback."""
     if not name:
         return rules.model_fallback
-    if "/" in name:
-        return name
-    return rules.model_map.get(name, rules.model_fallback)
+    if name in rules.model_map:
+        return rules.model_map[name]
+    return name if "/" in name else rules.model_fallback
 
 
 def map_stt(rules: Rules, name: str | None) -> str:

@@ -16,16 +16,17 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.appkeys import CONFIG, HTTP, LOGGER, METRICS, SOCKETS
+from proxy.appkeys import HTTP, LIVE_CONFIG, LOGGER, METRICS, ROUTE_METRICS, SOCKETS
+from proxy.auth import presented_credential
 from proxy.dialect import detect_dialect
 from proxy.errors import upstream_refusal
-from proxy.event_types import model_labeler
 from proxy.guard import PRESET_SESSION
 from proxy.metrics import Metrics
 from proxy.observe import SessionObserver
 from proxy.relay import Relay, SessionEnd
-from proxy.translate import Translator
-from proxy.upstream import connect, new_session_key
+from proxy.route_metrics import VariantSink
+from proxy.route_session import ClientSide, SessionRoute
+from proxy.upstream import new_session_key
 
 __all__ = ["offered_subprotocols", "realtime_handler", "websocket_required"]
 
@@ -61,7 +62,8 @@ def websocket_required() -> web.Response:
 async def realtime_handler(request: web.Request) -> web.StreamResponse:
     """Serve one OpenAI Realtime client connection until either side ends it."""
     app = request.app
-    cfg, metrics = app[CONFIG], app[METRICS]
+    # The live configuration (reloaded on SIGHUP), read once: this session keeps this snapshot.
+    cfg, metrics, route_metrics = app[LIVE_CONFIG].config, app[METRICS], app[ROUTE_METRICS]
     offered = offered_subprotocols(request)
     if offered and "realtime" not in offered:
         # aiohttp would log the whole offered list (keys included) when nothing matches.
@@ -80,17 +82,29 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     log = app[LOGGER].bind(session_id=session_id, inworld_session_key=session_key)
     await client.prepare(request)
     app[SOCKETS].add(client)
-    translator = Translator(
-        cfg.rules,
-        url_model=url_model,
+    preset = request.get(PRESET_SESSION)
+    preset_model = preset.get("model") if preset else None
+    route = SessionRoute(
+        cfg,
+        name=url_model or (preset_model if isinstance(preset_model, str) else None),
+        client=ClientSide(
+            url_model=url_model,
+            intent=request.query.get("intent"),
+            beta_header=request.headers.get("OpenAI-Beta"),
+            client_key=presented_credential(request.headers, offered),
+        ),
+        headers=request.headers,
+        session_id=session_id,
+    )
+    translator = route.translator(
         dialect=dialect,
-        preset=request.get(PRESET_SESSION),
+        preset=preset,
         transcription=request.query.get("intent") == "transcription",
     )
     observer = SessionObserver(
-        metrics,
+        VariantSink(metrics, route_metrics, lambda: route.labels),
         clock=time.monotonic,
-        model_label=model_labeler(cfg.rules),
+        model_label=route.model_label,
         model=url_model,
         rewrites=translator.rewrites,
         refusals=translator.refusals,
@@ -98,14 +112,14 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     metrics.session_started(observer)
 
     async def dial() -> aiohttp.ClientWebSocketResponse:
-        started = time.monotonic()
-        ws = await connect(
-            app[HTTP], cfg.upstream, session_key, max_msg_size=cfg.server.max_message_bytes
+        return await route.dial(
+            app[HTTP],
+            translator,
+            session_key=session_key,
+            metrics=metrics,
+            route_metrics=route_metrics,
+            log=log,
         )
-        seconds = time.monotonic() - started
-        metrics.upstream_connect.observe(seconds)
-        log.debug("upstream_connected", seconds=round(seconds, 4))
-        return ws
 
     log.info(
         "session_start",
@@ -113,6 +127,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         model=url_model,
         peer=request.remote,
         subprotocol=client.ws_protocol,
+        **route.log_fields(),
     )
     relay = Relay(client, dial, translator, log, observer)
     try:
@@ -120,6 +135,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     finally:  # also when the handler is cancelled: the accounting below never awaits
         app[SOCKETS].discard(client)
         _account(metrics, observer, relay.end, dialect=dialect)
+        route.account(route_metrics, observer, relay.end)
         log.info(
             "session_end",
             dialect=dialect,
@@ -137,6 +153,8 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
             responses=observer.responses,
             turns=observer.turns,
             duration_s=round(time.monotonic() - relay.end.started, 3),
+            fallbacks=route.fallbacks,
+            **route.log_fields(),
         )
     return client
 

@@ -19,6 +19,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from .auth import AuthError, Credential, authenticate, parse_subprotocols, select_subprotocol
 from .engine import EmulatorSession
 from .ids import Event
+from .router import add_router_routes
 from .settings import EmulatorSettings
 
 __all__ = [
@@ -78,7 +79,8 @@ _OPEN_SOCKETS = web.AppKey("emulator_open_sockets", dict[web.WebSocketResponse, 
 
 
 def create_emulator_app(settings: EmulatorSettings) -> web.Application:
-    """An aiohttp application serving the emulated Inworld endpoint at ``EMULATOR_PATH``.
+    """An aiohttp application serving the emulated Inworld endpoint at ``EMULATOR_PATH``
+    (and the Router's REST endpoints, ``router.add_router_routes``).
 
     Open sockets are closed with 1001 on shutdown.
     """
@@ -87,6 +89,7 @@ def create_emulator_app(settings: EmulatorSettings) -> web.Application:
     app[EMULATOR_SESSIONS] = {}
     app[_OPEN_SOCKETS] = {}
     app.router.add_get(EMULATOR_PATH, _session_handler)
+    add_router_routes(app, settings)  # the Router's REST endpoints (emulator/router.py)
     app.on_shutdown.append(_close_open_sockets)
     return app
 

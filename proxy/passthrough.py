@@ -1,0 +1,84 @@
+"""Pass-through mode of the translation core, for sessions routed to OpenAI itself.
+
+`RoutedTranslator` is a `Translator` that the session's dialer may switch to pass-through
+(`passthrough = True`) before `start()` when the variant that answered is `provider =
+"openai"`. In that mode nothing is translated: every frame goes on as the very same string,
+both ways. Frames other than audio appends and deltas are still parsed (never re-serialised)
+so the metrics observer sees turns and responses exactly as for Inworld sessions, which is what
+makes per-provider turn latency comparable.
+
+Sessions whose route has no `openai` variant use a plain `Translator`, so translated sessions
+pay nothing for this mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from proxy.commands import Command, ToClient, ToUpstream
+from proxy.errors import new_event_id
+from proxy.sniff import sniff_type
+from proxy.translate import Translator
+
+__all__ = ["RoutedTranslator"]
+
+_NOT_PARSED = frozenset(
+    {
+        "input_audio_buffer.append",
+        "response.output_audio.delta",
+        "response.output_audio_transcript.delta",
+        "response.output_text.delta",
+        "response.audio.delta",
+        "response.audio_transcript.delta",
+        "response.text.delta",
+        "conversation.item.input_audio_transcription.delta",
+    }
+)
+
+
+def _parsed(text: str) -> dict[str, Any] | None:
+    try:
+        event = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+class RoutedTranslator(Translator):
+    """A `Translator` with a pass-through mode (see the module docstring)."""
+
+    passthrough: bool = False
+
+    def start(self) -> Sequence[Command]:
+        """Translated: the initial `session.update`. Pass-through: only an ephemeral token's
+        session config, as the client's own `session.update` (the client then sees one
+        `session.updated`); otherwise nothing."""
+        if not self.passthrough:
+            return super().start()
+        if not self.preset:
+            return ()
+        event = {"type": "session.update", "event_id": new_event_id(), "session": self.preset}
+        return (ToUpstream(orjson.dumps(event).decode()),)
+
+    def from_client(self, text: str) -> Sequence[Command]:
+        """Translated, or forwarded unchanged (parsed only for metrics)."""
+        if not self.passthrough:
+            return super().from_client(text)
+        self._observe(text)
+        return (ToUpstream(text),)
+
+    def from_upstream(self, text: str) -> Sequence[Command]:
+        """Translated, or forwarded unchanged (parsed only for metrics)."""
+        if not self.passthrough:
+            return super().from_upstream(text)
+        self._observe(text)
+        return (ToClient(text),)
+
+    def _observe(self, text: str) -> None:
+        self.last_type = kind = sniff_type(text)
+        self.last_event = None if kind in _NOT_PARSED else _parsed(text)
+        if self.last_event is not None and isinstance(self.last_event.get("type"), str):
+            self.last_type = self.last_event["type"]
