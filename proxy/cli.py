@@ -15,8 +15,9 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -74,12 +75,36 @@ def emulator_settings(cfg: Config) -> EmulatorSettings:
     )
 
 
-async def _wait_for_signal() -> None:
+def run_event_loop(main: Coroutine[Any, Any, None], *, uvloop: bool) -> None:
+    """Run `main` on uvloop when `uvloop` is set, on Linux, and the package is importable.
+
+    Otherwise (or with `server.uvloop = false` / `PROXY_UVLOOP=0`) asyncio's own loop runs it.
+    uvloop is the optional `fast` extra; it is never required.
+    """
+    if uvloop and sys.platform == "linux":
+        try:
+            import uvloop as _uvloop
+        except ImportError:
+            pass
+        else:
+            _uvloop.run(main)
+            return
+    asyncio.run(main)
+
+
+def _loop_name() -> str:
+    """`uvloop` or `asyncio`: the event loop running this coroutine."""
+    return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM; installed before `listening` is logged, so a signal
+    sent as soon as that line appears still stops the process cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
@@ -91,6 +116,7 @@ async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRun
 
 async def _serve(cfg: Config, *, with_emulator: bool) -> None:
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("proxy")
+    stop = _stop_on_signals()
     runners: list[web.AppRunner] = []
     try:
         if with_emulator:
@@ -113,8 +139,9 @@ async def _serve(cfg: Config, *, with_emulator: bool) -> None:
             url=f"ws://{cfg.server.host}:{port}/v1/realtime",
             upstream=cfg.upstream.url,
             emulator=with_emulator,
+            event_loop=_loop_name(),
         )
-        await _wait_for_signal()
+        await stop.wait()
         log.info("stopping")
     finally:
         for runner in reversed(runners):
@@ -123,6 +150,7 @@ async def _serve(cfg: Config, *, with_emulator: bool) -> None:
 
 async def _emulate(cfg: Config) -> None:
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("emulator")
+    stop = _stop_on_signals()
     runner, port = await _start(
         create_emulator_app(emulator_settings(cfg)), cfg.emulator.host, cfg.emulator.port
     )
@@ -132,7 +160,7 @@ async def _emulate(cfg: Config) -> None:
             url=f"ws://{cfg.emulator.host}:{port}{_EMULATOR_PATH}",
             checks_credentials=cfg.emulator.api_key is not None,
         )
-        await _wait_for_signal()
+        await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -173,7 +201,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return 2
     configure_logging(cfg.logging)
     if args.command == "emulator":
-        asyncio.run(_emulate(cfg))
+        run_event_loop(_emulate(cfg), uvloop=cfg.server.uvloop)
     else:
-        asyncio.run(_serve(cfg, with_emulator=args.emulator))
+        run_event_loop(_serve(cfg, with_emulator=args.emulator), uvloop=cfg.server.uvloop)
     return 0

@@ -142,3 +142,21 @@ async def test_emulator_process_checks_credentials() -> None:
     finally:
         code = await stop(process)
     assert code == 0
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+async def test_serve_names_its_event_loop(switch: str) -> None:
+    """`listening` names the loop: uvloop when switched on and installed, else asyncio."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        installed = False
+    else:
+        installed = True
+    process = await start_process("--emulator", "--port", "0", env={"PROXY_UVLOOP": switch})
+    try:
+        listening = await wait_for_event(process, "listening")
+    finally:
+        assert await stop(process) == 0
+    expected = "uvloop" if switch == "1" and installed and sys.platform == "linux" else "asyncio"
+    assert listening["event_loop"] == expected
