@@ -46,6 +46,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         protocols=("realtime",),  # the only sub-protocol the proxy selects
         max_msg_size=cfg.server.max_message_bytes,
         autoping=True,
+        decode_text=False,  # the relay forwards TEXT frames as the bytes received
     )
     if not client.can_prepare(request).ok:
         return websocket_required()
@@ -56,7 +57,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     app[SOCKETS].add(client)
     metrics.sessions_active.inc()
 
-    async def dial() -> aiohttp.ClientWebSocketResponse:
+    async def dial() -> aiohttp.ClientWebSocketResponse[bool]:
         started = time.monotonic()
         ws = await connect(
             app[HTTP], cfg.upstream, session_key, max_msg_size=cfg.server.max_message_bytes

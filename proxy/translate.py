@@ -10,6 +10,10 @@ conversations are tested without sockets. The relay calls, in this order:
 Hot path: audio appends (up) and audio/transcript deltas (down) are recognised by
 `proxy.sniff.sniff_type` and forwarded as the very same string, never parsed. Everything else
 is parsed, rewritten where a rule applies, and re-serialised only when something changed.
+Frames may be given as `str` or as the UTF-8 `bytes` received (the relay passes bytes, so
+it never decodes or re-encodes what it forwards); a forwarded frame keeps the type it came in.
+`client_passthrough` / `upstream_passthrough` answer "forwarded unchanged?" without building
+commands, so the relay's per-frame path allocates nothing.
 
 Session start (`openai-realtime.md` §6: the client's first event is `session.created`, and it
 sees nothing it did not cause): Inworld's own `session.created` is held back; the answer to the
@@ -117,7 +121,15 @@ class Translator:
         event = {"type": "session.update", "event_id": new_event_id(), "session": session}
         return (ToUpstream(_dumps(event)),)
 
-    def from_client(self, text: str) -> Sequence[Command]:
+    def client_passthrough(self, text: str | bytes) -> bool:
+        """True if this client frame goes to Inworld unchanged (what `from_client` would say)."""
+        return sniff_type(text) in _CLIENT_FAST
+
+    def upstream_passthrough(self, text: str | bytes) -> bool:
+        """True if this Inworld frame goes to the client unchanged (`from_upstream` agrees)."""
+        return self.phase is Phase.OPEN and sniff_type(text) in _UPSTREAM_FAST
+
+    def from_client(self, text: str | bytes) -> Sequence[Command]:
         """Translate one TEXT frame from the client."""
         if sniff_type(text) in _CLIENT_FAST:
             return (ToUpstream(text),)
@@ -153,7 +165,7 @@ class Translator:
 
     # -- upstream -> client ---------------------------------------------------------------
 
-    def from_upstream(self, text: str) -> Sequence[Command]:
+    def from_upstream(self, text: str | bytes) -> Sequence[Command]:
         """Translate one TEXT frame from Inworld."""
         kind = sniff_type(text)
         if kind == "ping":  # Inworld's app-level keep-alive, not an OpenAI event
@@ -168,7 +180,7 @@ class Translator:
             return ()  # type-less legacy {"errorType": ...} frames (§3.3 #3)
         return self._upstream_event(event, text)
 
-    def _upstream_event(self, event: dict[str, Any], text: str) -> Sequence[Command]:
+    def _upstream_event(self, event: dict[str, Any], text: str | bytes) -> Sequence[Command]:
         kind: str = event["type"]
         changed = False
         if kind in LEGACY_EVENT_NAMES:
