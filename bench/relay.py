@@ -55,10 +55,25 @@ def _middle(path: str, tmp: Path, echo: procs.Proc, args: argparse.Namespace) ->
     elif path == "nginx":
         with procs.start_nginx(tmp, echo.port) as proc:
             yield proc
-    else:
+    elif path == "proxy":
         env = dict(kv.split("=", 1) for kv in args.proxy_env)
         with procs.start_proxy(tmp, echo.port, src=args.proxy_src, extra_env=env) as proc:
             yield proc
+    else:
+        src, env = _variants(args)[path]
+        with procs.start_proxy(tmp, echo.port, src=src, extra_env=env) as proc:
+            yield proc
+
+
+def _variants(args: argparse.Namespace) -> dict[str, tuple[Path | None, dict[str, str]]]:
+    """`--variant NAME[:DIR][:K=V,...]` -> {NAME: (source tree or None, environment)}."""
+    out: dict[str, tuple[Path | None, dict[str, str]]] = {}
+    for spec in args.variant:
+        name, _, rest = spec.partition(":")
+        src, _, envs = rest.partition(":")
+        env = dict(kv.split("=", 1) for kv in envs.split(",") if kv)
+        out[name] = (Path(src) if src else None, env)
+    return out
 
 
 async def _one_run(
@@ -126,6 +141,7 @@ async def _one_run(
 async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     """Every run the arguments ask for; returns the machine, the runs and their medians."""
     paths = [p for p in args.paths if p != "nginx" or procs.nginx_binary()]
+    paths += list(_variants(args))
     skipped = sorted(set(args.paths) - set(paths))
     plan: list[tuple[str, int]] = [("realtime", n) for n in args.sessions]
     if args.throughput_sessions:
@@ -267,6 +283,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--proxy-env", action="append", default=[], metavar="K=V", help="proxy environment"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME[:DIR][:K=V,...]",
+        help="one more proxy path, e.g. before:/tmp/old-tree or noloop::PROXY_UVLOOP=0",
+    )
     parser.add_argument("--json", type=Path, help="write every run and the summary here")
     parser.add_argument(
         "--smoke", action="store_true", help="a few seconds: 2 sessions, 1 round, 20 idle"
@@ -278,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the bench; print the Markdown summary; optionally write JSON."""
     args = _parser().parse_args(argv)
     if args.smoke:
-        args.sessions, args.seconds, args.warmup, args.rounds = [2], 2.0, 0.5, 1
-        args.throughput_sessions, args.throughput_seconds = 2, 1.0
+        args.sessions, args.seconds, args.warmup, args.rounds = [2], 1.0, 0.2, 1
+        args.throughput_sessions, args.throughput_seconds = 2, 0.5
         args.idle, args.idle_hold = 20, 0.2
     try:
         import uvloop
