@@ -36,8 +36,13 @@ __all__ = ["create_app"]
 
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
-    """One upstream HTTP client per process, closed on shutdown."""
-    app[HTTP] = aiohttp.ClientSession()
+    """One upstream HTTP client per process, closed on shutdown.
+
+    `limit=0`: each upstream WebSocket holds its connection for the whole session, so the
+    connector's default pool limit (100) would cap the proxy at 100 concurrent sessions (the
+    101st dial waits for a free slot until `upstream.connect_timeout`).
+    """
+    app[HTTP] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     app[LIFECYCLE].accepting = True
     yield
     app[LIFECYCLE].accepting = False

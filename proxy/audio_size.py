@@ -15,13 +15,18 @@ G711 = 8_000  # audio/pcmu and audio/pcma: one byte per sample at 8 kHz
 _WS = " \t\r\n"
 
 
-def b64_decoded_size(text: str, key: str) -> int:
+def b64_decoded_size(text: str | bytes, key: str) -> int:
     """Decoded size of the base64 string value of `"key"` in the JSON `text`, without decoding.
+
+    `text` may be the raw UTF-8 frame (`bytes`, the relay's fast path): it is viewed as
+    Latin-1, which maps each byte to one character, so positions and lengths are unchanged.
 
     Finds `"key"`, then `:` and the opening quote (whitespace allowed), then the closing quote
     (base64 never contains one): size = len * 3 / 4 minus padding. 0 when not found. Compact
     (`"key":"`) and Python-style (`"key": "`) JSON take a path of C-level searches only.
     """
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
     needle = f'"{key}"'
     at = text.find(needle)
     while at >= 0:

@@ -19,8 +19,9 @@ import secrets
 import signal
 import ssl
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -119,12 +120,36 @@ def emulator_settings(cfg: Config) -> EmulatorSettings:
     )
 
 
-async def _wait_for_signal() -> None:
+def run_event_loop(main: Coroutine[Any, Any, None], *, uvloop: bool) -> None:
+    """Run `main` on uvloop when `uvloop` is set, on Linux, and the package is importable.
+
+    Otherwise (or with `server.uvloop = false` / `PROXY_UVLOOP=0`) asyncio's own loop runs it.
+    uvloop is the optional `fast` extra; it is never required.
+    """
+    if uvloop and sys.platform == "linux":
+        try:
+            import uvloop as _uvloop
+        except ImportError:
+            pass
+        else:
+            _uvloop.run(main)
+            return
+    asyncio.run(main)
+
+
+def _loop_name() -> str:
+    """`uvloop` or `asyncio`: the event loop running this coroutine."""
+    return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM; installed before `listening` is logged, so a signal
+    sent as soon as that line appears still stops the process cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 def _tls_context(cfg: Config) -> ssl.SSLContext | None:
@@ -154,6 +179,7 @@ async def _serve(
     env: Mapping[str, str] | None = None,
 ) -> None:
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("proxy")
+    stop = _stop_on_signals()
     runners: list[web.AppRunner] = []
     try:
         if with_emulator:
@@ -183,8 +209,9 @@ async def _serve(
             url=f"{'wss' if tls else 'ws'}://{cfg.server.host}:{port}/v1/realtime",
             upstream=cfg.upstream.url,
             emulator=with_emulator,
+            event_loop=_loop_name(),
         )
-        await _wait_for_signal()
+        await stop.wait()
         log.info("stopping")
     finally:
         for runner in reversed(runners):
@@ -193,6 +220,7 @@ async def _serve(
 
 async def _emulate(cfg: Config) -> None:
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("emulator")
+    stop = _stop_on_signals()
     runner, port = await _start(
         create_emulator_app(emulator_settings(cfg)), cfg.emulator.host, cfg.emulator.port
     )
@@ -202,7 +230,7 @@ async def _emulate(cfg: Config) -> None:
             url=f"ws://{cfg.emulator.host}:{port}{_EMULATOR_PATH}",
             checks_credentials=cfg.emulator.api_key is not None,
         )
-        await _wait_for_signal()
+        await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -281,8 +309,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         secrets=(cfg.upstream.credential, cfg.emulator.api_key, cfg.emulator.api_secret),
     )
     if args.command == "emulator":
-        asyncio.run(_emulate(cfg))
+        run_event_loop(_emulate(cfg), uvloop=cfg.server.uvloop)
     else:
         path = args.config or (Path(env["PROXY_CONFIG"]) if env.get("PROXY_CONFIG") else None)
-        asyncio.run(_serve(cfg, with_emulator=args.emulator, config_path=path, env=env))
+        run_event_loop(
+            _serve(cfg, with_emulator=args.emulator, config_path=path, env=env),
+            uvloop=cfg.server.uvloop,
+        )
     return 0

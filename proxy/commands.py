@@ -13,16 +13,16 @@ __all__ = ["CloseClient", "Command", "ToClient", "ToUpstream"]
 
 @dataclass(frozen=True, slots=True)
 class ToClient:
-    """Send `text` to the client as one TEXT frame."""
+    """Send `text` to the client as one TEXT frame (bytes: UTF-8 as received, sent as is)."""
 
-    text: str
+    text: str | bytes
 
 
 @dataclass(frozen=True, slots=True)
 class ToUpstream:
-    """Send `text` to Inworld as one TEXT frame."""
+    """Send `text` to Inworld as one TEXT frame (bytes: UTF-8 as received, sent as is)."""
 
-    text: str
+    text: str | bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ class ServerConfig:
     host: str
     port: int
     max_message_bytes: int
+    uvloop: bool = True
     tls_cert: str | None = None
     tls_key: str | None = None
     demo_page: bool = True
@@ -245,13 +246,20 @@ _ENV_OVERRIDES = {
     "PROXY_PORT": ("server", "port", int),
     "PROXY_LOG_LEVEL": ("logging", "level", str),
     "PROXY_LOG_FORMAT": ("logging", "format", str),
+    "PROXY_UVLOOP": ("server", "uvloop", bool),
 }
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     for var, (section, key, kind) in _ENV_OVERRIDES.items():
         value = env.get(var)
         if not value:
+            continue
+        if kind is bool:
+            if value.lower() not in _BOOL_WORDS:
+                raise ConfigError(f"{var} must be 1/0 (or true/false), got {value!r}")
+            raw[section] = {**raw[section], key: _BOOL_WORDS[value.lower()]}
             continue
         try:
             raw[section] = {**raw[section], key: kind(value)}
@@ -432,6 +440,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
             max_message_bytes=int(
                 _positive(_get(srv, "server", "max_message_bytes", int), "server.max_message_bytes")
             ),
+            uvloop=_get(srv, "server", "uvloop", bool),
             tls_cert=tls_cert,
             tls_key=tls_key,
             demo_page=_get(srv, "server", "demo_page", bool),

@@ -64,11 +64,15 @@ def is_ga_session(session: Any) -> bool:
     return "type" in session or isinstance(session.get("audio"), dict)
 
 
-def beta_fast_rename(kind: str, text: str) -> str:
+def beta_fast_rename(kind: str, text: str | bytes) -> str | bytes:
     """Rename a sniffed GA audio/text delta frame to its beta name, without parsing it."""
     quoted = f'"{kind}"'
     beta = _FAST.get(quoted)
-    return text.replace(quoted, beta, 1) if beta else text
+    if beta is None:
+        return text
+    if isinstance(text, bytes):
+        return text.replace(quoted.encode(), beta.encode(), 1)
+    return text.replace(quoted, beta, 1)
 
 
 # -- up: beta -> GA -----------------------------------------------------------------------

@@ -132,12 +132,14 @@ class SessionObserver:
 
     # -- frames -------------------------------------------------------------------------------
 
-    def from_client(self, kind: str | None, text: str, event: dict[str, Any] | None) -> None:
+    def from_client(
+        self, kind: str | None, text: str | bytes, event: dict[str, Any] | None
+    ) -> None:
         """A TEXT frame received from the client (`event`: the frame parsed, if it was)."""
         label = kind if kind is not None and kind in KNOWN_EVENT_TYPES else OTHER
         counts, sizes = self.messages[UP], self.bytes[UP]
         counts[label] = counts.get(label, 0) + 1
-        size = len(text) if text.isascii() else len(text.encode())
+        size = _size(text)
         sizes[label] = sizes.get(label, 0) + size
         if label == _APPEND:
             self.audio_seconds[UP] += b64_decoded_size(text, "audio") / self._rate_in
@@ -147,12 +149,14 @@ class SessionObserver:
             elif label == "response.cancel" and self._response is not None:
                 self._response.cancel_requested = True
 
-    def from_upstream(self, kind: str | None, text: str, event: dict[str, Any] | None) -> None:
+    def from_upstream(
+        self, kind: str | None, text: str | bytes, event: dict[str, Any] | None
+    ) -> None:
         """A TEXT frame received from Inworld (`event`: parsed and already fixed up, if it was)."""
         label = kind if kind is not None and kind in KNOWN_EVENT_TYPES else OTHER
         counts, sizes = self.messages[DOWN], self.bytes[DOWN]
         counts[label] = counts.get(label, 0) + 1
-        size = len(text) if text.isascii() else len(text.encode())
+        size = _size(text)
         sizes[label] = sizes.get(label, 0) + size
         if event is not None:
             self._server_event(event)
@@ -273,3 +277,10 @@ class SessionObserver:
         rate_out = bytes_per_second(_get(session, "audio", "output", "format"))
         self._rate_in = rate_in or self._rate_in
         self._rate_out = rate_out or self._rate_out
+
+
+def _size(text: str | bytes) -> int:
+    """A frame's size in bytes on the wire."""
+    if isinstance(text, bytes):
+        return len(text)
+    return len(text) if text.isascii() else len(text.encode())

@@ -39,7 +39,7 @@ _NOT_PARSED = frozenset(
 )
 
 
-def _parsed(text: str) -> dict[str, Any] | None:
+def _parsed(text: str | bytes) -> dict[str, Any] | None:
     try:
         event = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -63,21 +63,35 @@ class RoutedTranslator(Translator):
         event = {"type": "session.update", "event_id": new_event_id(), "session": self.preset}
         return (ToUpstream(orjson.dumps(event).decode()),)
 
-    def from_client(self, text: str) -> Sequence[Command]:
+    def client_passthrough(self, text: str | bytes) -> bool:
+        """Pass-through mode forwards every frame unchanged (the relay's fast path)."""
+        if not self.passthrough:
+            return super().client_passthrough(text)
+        self._observe(text)
+        return True
+
+    def upstream_passthrough(self, text: str | bytes) -> bool:
+        """Pass-through mode forwards every frame unchanged (the relay's fast path)."""
+        if not self.passthrough:
+            return super().upstream_passthrough(text)
+        self._observe(text)
+        return True
+
+    def from_client(self, text: str | bytes) -> Sequence[Command]:
         """Translated, or forwarded unchanged (parsed only for metrics)."""
         if not self.passthrough:
             return super().from_client(text)
         self._observe(text)
         return (ToUpstream(text),)
 
-    def from_upstream(self, text: str) -> Sequence[Command]:
+    def from_upstream(self, text: str | bytes) -> Sequence[Command]:
         """Translated, or forwarded unchanged (parsed only for metrics)."""
         if not self.passthrough:
             return super().from_upstream(text)
         self._observe(text)
         return (ToClient(text),)
 
-    def _observe(self, text: str) -> None:
+    def _observe(self, text: str | bytes) -> None:
         self.last_type = kind = sniff_type(text)
         self.last_event = None if kind in _NOT_PARSED else _parsed(text)
         if self.last_event is not None and isinstance(self.last_event.get("type"), str):

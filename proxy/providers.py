@@ -52,7 +52,7 @@ async def connect_openai(
     beta_header: str | None,
     client_key: str | None,
     max_msg_size: int,
-) -> aiohttp.ClientWebSocketResponse:
+) -> aiohttp.ClientWebSocketResponse[bool]:
     """Open the OpenAI WebSocket for one pass-through session.
 
     Raises:
@@ -70,6 +70,7 @@ async def connect_openai(
                 max_msg_size=max_msg_size,
                 autoping=True,
                 ssl=True,
+                decode_text=False,  # the relay forwards TEXT frames as the bytes received
             )
     except aiohttp.WSServerHandshakeError as exc:
         raise UpstreamRefused(exc.status, f"HTTP {exc.status}") from None

@@ -8,6 +8,11 @@ execute the commands it returns. Two pumps run in one `TaskGroup`:
   aiohttp stops reading from TCP when its queue fills);
 - the upstream pump dials Inworld, sends the proxy's initial `session.update`, then relays.
 
+Hot path: both sockets are opened with `decode_text=False`, so TEXT frames arrive as the
+UTF-8 bytes received; a frame the core passes through unchanged (`Translator.client_passthrough`
+/ `upstream_passthrough`: audio appends and deltas) is written straight back out as a TEXT frame
+with `send_frame`: no decode, no encode, no command objects.
+
 Whichever side ends first ends the session: both pumps are cancelled, and each socket still
 open is closed with the code the other side used (`proxy.errors.client_close_code`). No task
 outlives `run()`.
@@ -20,6 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import orjson
@@ -35,7 +41,7 @@ from proxy.upstream import UpstreamRefused
 
 __all__ = ["Dial", "Relay", "SessionEnd"]
 
-Dial = Callable[[], Awaitable[aiohttp.ClientWebSocketResponse]]
+Dial = Callable[[], Awaitable[aiohttp.ClientWebSocketResponse[bool]]]
 
 _CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 _REASON_MAX = 123  # RFC 6455: a close reason fits a 125-byte control frame
@@ -64,8 +70,16 @@ class SessionEnd:
         )
 
 
-def _close_of(msg: aiohttp.WSMessage, close_code: int | None) -> tuple[int, str]:
-    """(code, reason) a peer ended with; 1006 when it vanished without a Close frame."""
+def _utf8(text: str | bytes) -> bytes:
+    """A frame's payload as bytes (str only for frames the core built or rewrote)."""
+    return text.encode() if isinstance(text, str) else text
+
+
+def _close_of(msg: Any, close_code: int | None) -> tuple[int, str]:
+    """(code, reason) a peer ended with; 1006 when it vanished without a Close frame.
+
+    `msg` is an aiohttp `WSMessage` (typed Any: its bytes-TEXT variant is not exported).
+    """
     if msg.type is WSMsgType.CLOSE:
         reason = msg.extra if isinstance(msg.extra, str) else ""
         return int(msg.data), reason.encode()[:_REASON_MAX].decode(errors="ignore")
@@ -88,7 +102,7 @@ class Relay:
 
     def __init__(
         self,
-        client: web.WebSocketResponse,
+        client: web.WebSocketResponse[bool],
         dial: Dial,
         translator: Translator,
         log: structlog.typing.FilteringBoundLogger,
@@ -102,7 +116,7 @@ class Relay:
         self._dial = dial
         self._translator = translator
         self._log = log
-        self._upstream: aiohttp.ClientWebSocketResponse | None = None
+        self._upstream: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._upstream_ready = asyncio.Event()
         self._done = asyncio.Event()
         self._close_client: tuple[int, str] | None = None
@@ -143,18 +157,22 @@ class Relay:
 
     async def _client_pump(self) -> None:
         client, translator, observer = self._client, self._translator, self._observer
+        passthrough, ready = translator.client_passthrough, self._upstream_ready
         while True:
             msg = await client.receive()
             if msg.type is WSMsgType.TEXT:
                 self.end.frames_up += 1
+                data = msg.data
                 sampled = not self.end.frames_up & _SAMPLE_MASK
                 started = time.perf_counter() if sampled else 0.0
-                commands = translator.from_client(msg.data)
-                observer.from_client(translator.last_type, msg.data, translator.last_event)
+                if (up := self._upstream) is not None and ready.is_set() and passthrough(data):
+                    await up.send_frame(_utf8(data), WSMsgType.TEXT)  # hot path: audio append
+                else:
+                    await self._execute(translator.from_client(data))
+                observer.from_client(translator.last_type, data, translator.last_event)
                 if self._debug:
-                    self._log_message(UP, translator.last_type, msg.data)
-                await self._execute(commands)
-                if sampled and self._upstream_ready.is_set():
+                    self._log_message(UP, translator.last_type, data)
+                if sampled and ready.is_set():
                     observer.overhead(UP, time.perf_counter() - started)
             elif msg.type is WSMsgType.BINARY:
                 await self._execute(translator.from_client_binary(msg.data))
@@ -178,20 +196,24 @@ class Relay:
             return
         for command in self._translator.start():  # before any client frame may go up
             assert isinstance(command, ToUpstream)
-            await upstream.send_str(command.text)
+            await upstream.send_frame(_utf8(command.text), WSMsgType.TEXT)
         self._upstream_ready.set()
         translator, observer = self._translator, self._observer
+        passthrough = translator.upstream_passthrough
         while True:
             msg = await upstream.receive()
             if msg.type is WSMsgType.TEXT:
                 self.end.frames_down += 1
+                data = msg.data
                 sampled = not self.end.frames_down & _SAMPLE_MASK
                 started = time.perf_counter() if sampled else 0.0
-                commands = translator.from_upstream(msg.data)
-                observer.from_upstream(translator.last_type, msg.data, translator.last_event)
+                if passthrough(data):
+                    await self._send_client_text(data)  # hot path: audio/transcript delta
+                else:
+                    await self._execute(translator.from_upstream(data))
+                observer.from_upstream(translator.last_type, data, translator.last_event)
                 if self._debug:
-                    self._log_message(DOWN, translator.last_type, msg.data)
-                await self._execute(commands)
+                    self._log_message(DOWN, translator.last_type, data)
                 if sampled:
                     observer.overhead(DOWN, time.perf_counter() - started)
             elif msg.type is WSMsgType.BINARY:
@@ -215,22 +237,22 @@ class Relay:
                     if not self._upstream_ready.is_set():
                         await self._upstream_ready.wait()
                     assert self._upstream is not None
-                    await self._upstream.send_str(text)
+                    await self._upstream.send_frame(_utf8(text), WSMsgType.TEXT)
                 case ToClient(text):
                     await self._send_client_text(text)
                 case CloseClient(code, reason):
                     self.end.reason = reason
                     self._finish("proxy", client=(code, reason), upstream=(1000, ""))
 
-    def _log_message(self, direction: str, kind: str | None, text: str) -> None:
+    def _log_message(self, direction: str, kind: str | None, text: str | bytes) -> None:
         """DEBUG only: one line per message with its type and size, never its content."""
         self._log.debug(
             "message", direction=direction, event_type=kind and kind[:64], chars=len(text)
         )
 
-    async def _send_client_text(self, text: str) -> None:
+    async def _send_client_text(self, text: str | bytes) -> None:
         try:
-            await self._client.send_str(text)
+            await self._client.send_frame(_utf8(text), WSMsgType.TEXT)
         except ConnectionError:
             # The client is gone; its pump sees the close and ends the session.
             self._log.debug("client_send_failed")

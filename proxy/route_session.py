@@ -169,7 +169,7 @@ class SessionRoute:
         metrics: Metrics,
         route_metrics: RouteMetrics,
         log: structlog.typing.FilteringBoundLogger,
-    ) -> aiohttp.ClientWebSocketResponse:
+    ) -> aiohttp.ClientWebSocketResponse[bool]:
         """Open the first candidate that accepts; point `translator` at it.
 
         Raises:
@@ -209,7 +209,7 @@ class SessionRoute:
 
     async def _open(
         self, http: aiohttp.ClientSession, candidate: Candidate, session_key: str
-    ) -> aiohttp.ClientWebSocketResponse:
+    ) -> aiohttp.ClientWebSocketResponse[bool]:
         max_size = self.cfg.server.max_message_bytes
         variant = candidate.variant
         if variant is not None and variant.provider == "openai":
@@ -236,7 +236,10 @@ class SessionRoute:
         log.warning("upstream_fallback", reason=reason, detail=detail, **self.log_fields())
 
     async def _setup_problem(
-        self, ws: aiohttp.ClientWebSocketResponse, candidate: Candidate, translator: Translator
+        self,
+        ws: aiohttp.ClientWebSocketResponse[bool],
+        candidate: Candidate,
+        translator: Translator,
     ) -> str | None:
         """Send the initial `session.update` from a throwaway translator; None if Inworld
         acknowledges it, else what went wrong."""
@@ -251,7 +254,10 @@ class SessionRoute:
             async with asyncio.timeout(self.cfg.upstream.connect_timeout):
                 for command in probe.start():
                     if isinstance(command, ToUpstream):
-                        await ws.send_str(command.text)
+                        text = command.text
+                        await ws.send_frame(
+                            text.encode() if isinstance(text, str) else text, WSMsgType.TEXT
+                        )
                 while True:
                     msg = await ws.receive()
                     if msg.type is WSMsgType.TEXT:
@@ -285,7 +291,7 @@ class SessionRoute:
             route_metrics.errors.labels(*labels, source).inc(n)
 
 
-def _error_summary(text: str) -> str:
+def _error_summary(text: str | bytes) -> str:
     try:
         error = orjson.loads(text).get("error") or {}
     except (orjson.JSONDecodeError, AttributeError):

@@ -72,6 +72,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         protocols=("realtime",),  # the only sub-protocol the proxy selects
         max_msg_size=cfg.server.max_message_bytes,
         autoping=True,
+        decode_text=False,  # the relay forwards TEXT frames as the bytes received
     )
     if not client.can_prepare(request).ok:
         return websocket_required()
@@ -111,7 +112,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     )
     metrics.session_started(observer)
 
-    async def dial() -> aiohttp.ClientWebSocketResponse:
+    async def dial() -> aiohttp.ClientWebSocketResponse[bool]:
         return await route.dial(
             app[HTTP],
             translator,

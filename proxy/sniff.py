@@ -13,13 +13,17 @@ __all__ = ["sniff_type"]
 _WINDOW = 256  # "type" sits in the first few dozen bytes of every real client's frames
 
 
-def sniff_type(text: str) -> str | None:
+def sniff_type(text: str | bytes) -> str | None:
     """Return the top-level `type` of the JSON object `text`, or None if unsure.
 
     Sure means: `"type"` occurs in the first 256 characters, only one `{` precedes it (so it is a
     top-level key, not a nested one), and its value is a plain string without escapes.
+    `text` may be the frame's UTF-8 bytes as received: the head is then read as Latin-1 (never
+    fails; a non-ASCII type comes out mangled and matches no known event, so the caller parses).
     """
     head = text[:_WINDOW]
+    if isinstance(head, bytes):
+        head = head.decode("latin-1")
     key = head.find('"type"')
     if key < 1 or head[key - 1] == "\\":
         return None

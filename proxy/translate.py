@@ -10,6 +10,10 @@ conversations are tested without sockets. The relay calls, in this order:
 Hot path: audio appends (up) and audio/transcript deltas (down) are recognised by
 `proxy.sniff.sniff_type` and forwarded as the very same string, never parsed. Everything else
 is parsed, rewritten where a rule applies, and re-serialised only when something changed.
+Frames may be given as `str` or as the UTF-8 `bytes` received (the relay passes bytes, so
+it never decodes or re-encodes what it forwards); a forwarded frame keeps the type it came in.
+`client_passthrough` / `upstream_passthrough` answer "forwarded unchanged?" without building
+commands, so the relay's per-frame path allocates nothing.
 
 Session start (`openai-realtime.md` §6: the client's first event is `session.created`, and it
 sees nothing it did not cause): Inworld's own `session.created` is held back; the answer to the
@@ -161,7 +165,25 @@ class Translator:
         event = {"type": "session.update", "event_id": new_event_id(), "session": session}
         return (ToUpstream(_dumps(event)),)
 
-    def from_client(self, text: str) -> Sequence[Command]:
+    def client_passthrough(self, text: str | bytes) -> bool:
+        """True if this client frame goes to Inworld unchanged (what `from_client` would say).
+
+        Like `from_client`, it records `last_type` / `last_event` for the observer.
+        """
+        self.last_type = kind = sniff_type(text)
+        self.last_event = None
+        return kind in _CLIENT_FAST
+
+    def upstream_passthrough(self, text: str | bytes) -> bool:
+        """True if this Inworld frame goes to the client unchanged (`from_upstream` agrees).
+
+        Beta clients get audio deltas renamed, so for them nothing passes unchanged.
+        """
+        self.last_type = kind = sniff_type(text)
+        self.last_event = None
+        return kind in _UPSTREAM_FAST and self.phase is Phase.OPEN and self.dialect == "ga"
+
+    def from_client(self, text: str | bytes) -> Sequence[Command]:
         """Translate one TEXT frame from the client."""
         self.last_type = sniffed = sniff_type(text)
         self.last_event = None
@@ -221,7 +243,7 @@ class Translator:
 
     # -- upstream -> client ---------------------------------------------------------------
 
-    def from_upstream(self, text: str) -> Sequence[Command]:
+    def from_upstream(self, text: str | bytes) -> Sequence[Command]:
         """Translate one TEXT frame from Inworld."""
         self.last_type = kind = sniff_type(text)
         self.last_event = None
@@ -243,7 +265,7 @@ class Translator:
         self.last_type, self.last_event = event["type"], event
         return self._upstream_event(event, text)
 
-    def _upstream_event(self, event: dict[str, Any], text: str) -> Sequence[Command]:
+    def _upstream_event(self, event: dict[str, Any], text: str | bytes) -> Sequence[Command]:
         kind: str = event["type"]
         changed = False
         if kind in LEGACY_EVENT_NAMES:
@@ -267,7 +289,9 @@ class Translator:
         out.extend(self._to_client(event, None if changed else text))
         return out
 
-    def _to_client(self, event: dict[str, Any], text: str | None = None) -> Sequence[Command]:
+    def _to_client(
+        self, event: dict[str, Any], text: str | bytes | None = None
+    ) -> Sequence[Command]:
         """Emit a GA event in the client's dialect; `text` is its unchanged original, if any."""
         if self.dialect == "beta":
             beta = server_event_to_beta(event)

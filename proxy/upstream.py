@@ -48,7 +48,7 @@ async def connect(
     session_key: str,
     *,
     max_msg_size: int,
-) -> aiohttp.ClientWebSocketResponse:
+) -> aiohttp.ClientWebSocketResponse[bool]:
     """Open the upstream WebSocket for one session (TLS verified, bounded by `connect_timeout`).
 
     Raises:
@@ -64,6 +64,7 @@ async def connect(
                 max_msg_size=max_msg_size,
                 autoping=True,
                 ssl=True,
+                decode_text=False,  # the relay forwards TEXT frames as the bytes received
             )
     except aiohttp.WSServerHandshakeError as exc:
         raise UpstreamRefused(exc.status, f"HTTP {exc.status}") from None

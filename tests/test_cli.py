@@ -176,3 +176,21 @@ def test_non_loopback_listener_allowed_with_keys_or_flag(
     args = _parser().parse_args(["serve", "--host", "0.0.0.0", *flags])
     cfg = _serve_overrides(load(None, env), args)
     assert cfg.server.host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+async def test_serve_names_its_event_loop(switch: str) -> None:
+    """`listening` names the loop: uvloop when switched on and installed, else asyncio."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        installed = False
+    else:
+        installed = True
+    process = await start_process("--emulator", "--port", "0", env={"PROXY_UVLOOP": switch})
+    try:
+        listening = await wait_for_event(process, "listening")
+    finally:
+        assert await stop(process) == 0
+    expected = "uvloop" if switch == "1" and installed and sys.platform == "linux" else "asyncio"
+    assert listening["event_loop"] == expected

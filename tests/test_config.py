@@ -111,3 +111,13 @@ def test_credentials_errors(key: str | None, secret: str | None, match: str) -> 
     """Half a credential is refused with the variable to set."""
     with pytest.raises(ConfigError, match=match):
         basic_credential(key, secret)
+
+
+def test_uvloop_switch() -> None:
+    """server.uvloop defaults on; PROXY_UVLOOP=0/1 overrides it; other words are refused."""
+    assert load(None, {}).server.uvloop is True
+    assert load(None, {"PROXY_UVLOOP": "0"}).server.uvloop is False
+    assert load(None, {"PROXY_UVLOOP": "false"}).server.uvloop is False
+    assert load(None, {"PROXY_UVLOOP": "1"}).server.uvloop is True
+    with pytest.raises(ConfigError, match="PROXY_UVLOOP"):
+        load(None, {"PROXY_UVLOOP": "maybe"})
