@@ -359,3 +359,41 @@ def test_termination_grace_matches_compose() -> None:
     sidecar = dict(pods())["voice-agent"]["spec"]["terminationGracePeriodSeconds"]
     assert compose_grace <= sidecar
     assert compose_grace >= 30
+
+
+# --- the README's recipes ---------------------------------------------------------------------
+
+
+def readme_section(title: str) -> str:
+    """The text of one `## ` section of the README."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+RECIPES = readme_section("Run as a sidecar") + readme_section("Scaling out")
+
+
+def test_recipe_files_and_profiles_exist() -> None:
+    """Every repository file and compose profile the recipes name exists."""
+    paths = set(
+        re.findall(r"(?<![\w/.:])((?:deploy/kubernetes|config)/[\w./-]*\w|\.env\.example)", RECIPES)
+    )
+    assert {"deploy/kubernetes/sidecar.yaml", ".env.example"} <= paths
+    for path in paths:
+        assert (ROOT / path).exists(), path
+    profiles = set(re.findall(r"--profile (\w+)", RECIPES))
+    declared = {p for service in SERVICES.values() for p in service.get("profiles", [])}
+    assert profiles == declared
+
+
+def test_recipe_compose_snippet_fits_the_compose_file() -> None:
+    """The README's app service snippet parses and points at the proxy service and port."""
+    [snippet] = re.findall(r"```yaml\n(.*?)```", RECIPES, flags=re.DOTALL)
+    app = yaml.safe_load(snippet)["app"]
+    url = urlsplit(app["environment"]["OPENAI_BASE_URL"])
+    assert url.hostname in SERVICES
+    assert url.port == IMAGE_PORT
+    assert set(app["depends_on"]) <= set(SERVICES)
+    assert set(app["profiles"]) <= set(SERVICES[url.hostname]["profiles"])
