@@ -15,40 +15,56 @@ G711 = 8_000  # audio/pcmu and audio/pcma: one byte per sample at 8 kHz
 _WS = " \t\r\n"
 
 
+class _Alphabet:
+    """The JSON tokens the size search needs, as `str` or as `bytes` (frames stay bytes)."""
+
+    def __init__(self, encode: Any) -> None:
+        self.compact, self.spaced = encode(':"'), encode(': "')
+        self.colon, self.quote, self.ws = encode(":"), encode('"'), encode(_WS)
+        self.pad: Any = encode("=") if encode is str else ord("=")  # bytes index to ints
+
+
+_STR, _BYTES = _Alphabet(str), _Alphabet(str.encode)
+
+
 def b64_decoded_size(text: str | bytes, key: str) -> int:
     """Decoded size of the base64 string value of `"key"` in the JSON `text`, without decoding.
-
-    `text` may be the raw UTF-8 frame (`bytes`, the relay's fast path): it is viewed as
-    Latin-1, which maps each byte to one character, so positions and lengths are unchanged.
 
     Finds `"key"`, then `:` and the opening quote (whitespace allowed), then the closing quote
     (base64 never contains one): size = len * 3 / 4 minus padding. 0 when not found. Compact
     (`"key":"`) and Python-style (`"key": "`) JSON take a path of C-level searches only.
+    `text` may be the raw UTF-8 frame (`bytes`, the relay's fast path); nothing is copied.
     """
-    if isinstance(text, bytes):
-        text = text.decode("latin-1")
-    needle = f'"{key}"'
-    at = text.find(needle)
+    tokens = _BYTES if isinstance(text, bytes) else _STR
+    data: Any = text
+    needle: Any = f'"{key}"'.encode() if isinstance(text, bytes) else f'"{key}"'
+    at = data.find(needle)
     while at >= 0:
         i = at + len(needle)
-        if text.startswith(':"', i):
+        if data.startswith(tokens.compact, i):
             start = i + 2
-        elif text.startswith(': "', i):
+        elif data.startswith(tokens.spaced, i):
             start = i + 3
         else:
-            while i < len(text) and text[i] in _WS:
+            while i < len(data) and data[i : i + 1] in tokens.ws:
                 i += 1
-            if not text.startswith(":", i):
-                at = text.find(needle, at + 1)  # the key text was a value, not a key
+            if not data.startswith(tokens.colon, i):
+                at = data.find(needle, at + 1)  # the key text was a value, not a key
                 continue
             i += 1
-            while i < len(text) and text[i] in _WS:
+            while i < len(data) and data[i : i + 1] in tokens.ws:
                 i += 1
-            if not text.startswith('"', i):
+            if not data.startswith(tokens.quote, i):
                 return 0
             start = i + 1
-        end = text.find('"', start)
-        return 0 if end < 0 else b64_size(text, start, end)
+        end = data.find(tokens.quote, start)
+        if end < 0:
+            return 0
+        length = end - start
+        pad = (length > 0 and data[end - 1] == tokens.pad) + (
+            length > 1 and data[end - 2] == tokens.pad
+        )
+        return int(max(length * 3 // 4 - pad, 0))
     return 0
 
 
