@@ -9,13 +9,12 @@ speaks); nothing else (its Authorization, cookies, sub-protocols) is forwarded.
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import urlencode
 
 import aiohttp
 
 from proxy.config import OpenAIConfig
-from proxy.upstream import UpstreamRefused
+from proxy.upstream import UpstreamRefused, open_websocket
 
 __all__ = ["connect_openai", "openai_headers", "openai_key", "openai_url"]
 
@@ -62,21 +61,10 @@ async def connect_openai(
     key = openai_key(cfg, client_key)
     if key is None:
         raise UpstreamRefused(None, "no OpenAI key (OPENAI_API_KEY)")
-    try:
-        async with asyncio.timeout(cfg.connect_timeout):
-            return await http.ws_connect(
-                openai_url(cfg, model, intent),
-                headers=openai_headers(key, beta_header),
-                max_msg_size=max_msg_size,
-                autoping=True,
-                ssl=True,
-                decode_text=False,  # the relay forwards TEXT frames as the bytes received
-            )
-    except aiohttp.WSServerHandshakeError as exc:
-        raise UpstreamRefused(exc.status, f"HTTP {exc.status}") from None
-    except TimeoutError:
-        raise UpstreamRefused(None, f"no handshake within {cfg.connect_timeout:g} s") from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamRefused(None, type(exc).__name__) from None
-    except OSError as exc:
-        raise UpstreamRefused(None, exc.strerror or type(exc).__name__) from None
+    return await open_websocket(
+        http,
+        openai_url(cfg, model, intent),
+        openai_headers(key, beta_header),
+        connect_timeout=cfg.connect_timeout,
+        max_msg_size=max_msg_size,
+    )

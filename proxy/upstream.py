@@ -15,7 +15,14 @@ import aiohttp
 
 from proxy.config import UpstreamConfig
 
-__all__ = ["UpstreamRefused", "connect", "new_session_key", "session_headers", "session_url"]
+__all__ = [
+    "UpstreamRefused",
+    "connect",
+    "new_session_key",
+    "open_websocket",
+    "session_headers",
+    "session_url",
+]
 
 
 class UpstreamRefused(Exception):
@@ -42,35 +49,62 @@ def session_headers(credential: str | None) -> dict[str, str]:
     return {"Authorization": f"Basic {credential}"} if credential else {}
 
 
-async def connect(
+async def open_websocket(
     http: aiohttp.ClientSession,
-    cfg: UpstreamConfig,
-    session_key: str,
+    url: str,
+    headers: dict[str, str],
     *,
+    connect_timeout: float,
     max_msg_size: int,
+    heartbeat: float | None = None,
 ) -> aiohttp.ClientWebSocketResponse[bool]:
-    """Open the upstream WebSocket for one session (TLS verified, bounded by `connect_timeout`).
+    """Open an upstream WebSocket (TLS verified), mapping every handshake failure.
+
+    Shared by the Inworld dial below and the OpenAI pass-through provider.
 
     Raises:
         UpstreamRefused: the server answered the upgrade with an HTTP error, could not be
-            reached, or did not finish the handshake in time.
+            reached, or did not finish the handshake within `connect_timeout` seconds.
     """
-    url = session_url(cfg.url, session_key)
     try:
-        async with asyncio.timeout(cfg.connect_timeout):
+        async with asyncio.timeout(connect_timeout):
             return await http.ws_connect(
                 url,
-                headers=session_headers(cfg.credential),
+                headers=headers,
                 max_msg_size=max_msg_size,
                 autoping=True,
+                heartbeat=heartbeat,
                 ssl=True,
                 decode_text=False,  # the relay forwards TEXT frames as the bytes received
             )
     except aiohttp.WSServerHandshakeError as exc:
         raise UpstreamRefused(exc.status, f"HTTP {exc.status}") from None
     except TimeoutError:
-        raise UpstreamRefused(None, f"no handshake within {cfg.connect_timeout:g} s") from None
+        raise UpstreamRefused(None, f"no handshake within {connect_timeout:g} s") from None
     except aiohttp.ClientError as exc:
         raise UpstreamRefused(None, type(exc).__name__) from None
     except OSError as exc:
         raise UpstreamRefused(None, exc.strerror or type(exc).__name__) from None
+
+
+async def connect(
+    http: aiohttp.ClientSession,
+    cfg: UpstreamConfig,
+    session_key: str,
+    *,
+    max_msg_size: int,
+    heartbeat: float | None = None,
+) -> aiohttp.ClientWebSocketResponse[bool]:
+    """Open the Inworld WebSocket for one session (bounded by `connect_timeout`).
+
+    Raises:
+        UpstreamRefused: see `open_websocket`.
+    """
+    return await open_websocket(
+        http,
+        session_url(cfg.url, session_key),
+        session_headers(cfg.credential),
+        connect_timeout=cfg.connect_timeout,
+        max_msg_size=max_msg_size,
+        heartbeat=heartbeat,
+    )
