@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -12,6 +13,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from proxy.appkeys import CONFIG, HTTP, LIFECYCLE, LOGGER, METRICS, SOCKETS, Lifecycle
 from proxy.config import Config
+from proxy.flow import close_within
 from proxy.metrics import Metrics
 from proxy.session import realtime_handler
 
@@ -26,10 +28,15 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    """On shutdown, close every client socket with 1001 (going away)."""
+    """On shutdown, close every client socket with 1001 (going away), all at once, bounded."""
     sockets: set[web.WebSocketResponse] = app[SOCKETS]
-    for ws in list(sockets):
-        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"proxy shutting down")
+    timeout = app[CONFIG].limits.close_timeout
+    await asyncio.gather(
+        *(
+            close_within(ws, WSCloseCode.GOING_AWAY, "proxy shutting down", timeout)
+            for ws in sockets
+        )
+    )
 
 
 async def _healthz(_: web.Request) -> web.Response:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 import aiohttp
 import structlog
@@ -19,6 +20,7 @@ class Lifecycle:
     """Process-wide serving state, read by /readyz and by new connections."""
 
     draining: bool = False  # set on SIGTERM: /readyz answers 503, new sessions are refused
+    idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while no session is open
 
 
 CONFIG = web.AppKey("config", Config)

@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
@@ -24,7 +25,8 @@ from prometheus_client import CollectorRegistry
 
 from proxy import __version__
 from proxy.app import create_app
-from proxy.config import Config, ConfigError, load
+from proxy.config import Config, ConfigError, is_loopback_host, load
+from proxy.drain import drain
 from proxy.emulator import EmulatorSettings, create_emulator_app
 from proxy.log import configure_logging
 
@@ -74,11 +76,21 @@ def emulator_settings(cfg: Config) -> EmulatorSettings:
     )
 
 
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
+def _signal_events() -> tuple[asyncio.Event, asyncio.Event]:
+    """(stop, hurry): SIGINT/SIGTERM sets `stop`; a second one sets `hurry` too."""
+    stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
+    return stop, hurry
+
+
+async def _wait_for_signal() -> None:
+    stop, _ = _signal_events()
     await stop.wait()
 
 
@@ -92,6 +104,7 @@ async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRun
 async def _serve(cfg: Config, *, with_emulator: bool) -> None:
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("proxy")
     runners: list[web.AppRunner] = []
+    stop, hurry = _signal_events()
     try:
         if with_emulator:
             key, secret = "demo", secrets.token_urlsafe(18)
@@ -114,8 +127,12 @@ async def _serve(cfg: Config, *, with_emulator: bool) -> None:
             upstream=cfg.upstream.url,
             emulator=with_emulator,
         )
-        await _wait_for_signal()
+        upstream_url = urlsplit(cfg.upstream.url)
+        if upstream_url.scheme == "ws" and not is_loopback_host(upstream_url.hostname):
+            log.warning("plaintext_upstream", detail="credentials travel unencrypted (ws://)")
+        await stop.wait()
         log.info("stopping")
+        await drain(app, cfg.limits.shutdown_grace, hurry, log)
     finally:
         for runner in reversed(runners):
             await runner.cleanup()

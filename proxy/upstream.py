@@ -48,6 +48,7 @@ async def connect(
     session_key: str,
     *,
     max_msg_size: int,
+    heartbeat: float | None = None,
 ) -> aiohttp.ClientWebSocketResponse:
     """Open the upstream WebSocket for one session (TLS verified, bounded by `connect_timeout`).
 
@@ -63,6 +64,7 @@ async def connect(
                 headers=session_headers(cfg.credential),
                 max_msg_size=max_msg_size,
                 autoping=True,
+                heartbeat=heartbeat,
                 ssl=True,
             )
     except aiohttp.WSServerHandshakeError as exc:
