@@ -21,8 +21,12 @@ __all__ = ["create_app"]
 
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
-    """One upstream HTTP client per process, closed on shutdown."""
-    app[HTTP] = aiohttp.ClientSession()
+    """One upstream HTTP client per process, closed on shutdown.
+
+    WebSocket connections are never pooled; `force_close` also drops the connection of a
+    refused handshake instead of keeping it idle in the pool.
+    """
+    app[HTTP] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
     yield
     await app[HTTP].close()
 

@@ -65,6 +65,9 @@ class SessionEnd:
 def _close_of(msg: aiohttp.WSMessage, close_code: int | None) -> tuple[int, str]:
     """(code, reason) a peer ended with; 1006 when it vanished without a Close frame.
 
+    aiohttp reports a connection that ends without a Close frame as CLOSED with code 1000;
+    for the relay that is an abnormal end.
+
     A protocol error aiohttp detected while reading (a message over `max_msg_size`: 1009)
     carries its own code.
     """
@@ -73,8 +76,8 @@ def _close_of(msg: aiohttp.WSMessage, close_code: int | None) -> tuple[int, str]
     if msg.type is WSMsgType.CLOSE:
         reason = msg.extra if isinstance(msg.extra, str) else ""
         return int(msg.data), reason.encode()[:_REASON_MAX].decode(errors="ignore")
-    if msg.type is WSMsgType.ERROR or close_code is None:
-        return 1006, ""
+    if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSED) or close_code is None:
+        return 1006, ""  # CLOSED: the connection ended without a Close frame
     return close_code, ""
 
 
@@ -126,6 +129,12 @@ class Relay:
                 await self._done.wait()
                 for task in tasks:
                     task.cancel()
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler when the client's connection is lost (with
+            # handler_cancellation) and on shutdown: the client is gone, Inworld must know.
+            self.end.reason = self.end.reason or "client connection lost"
+            self._finish("client", upstream=(1011, "client connection lost"))
+            raise
         finally:
             await self._close_sockets()
         return self.end
