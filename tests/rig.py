@@ -94,7 +94,12 @@ class Rig:
         assert self.metric("inworld_proxy_sessions_active") == 0
 
 
-async def start_rig(aiohttp_server: Any, settings: Settings | None = None, **limits: Any) -> Rig:
+async def start_rig(
+    aiohttp_server: Any,
+    settings: Settings | None = None,
+    max_message_bytes: int | None = None,
+    **limits: Any,
+) -> Rig:
     """Start the emulator (fast pings, paced responses) and a proxy with TEST_LIMITS."""
     settings = settings or Settings(
         api_key=KEY, api_secret=SECRET, ping_interval=0.05, response_pace=0.02
@@ -102,8 +107,12 @@ async def start_rig(aiohttp_server: Any, settings: Settings | None = None, **lim
     emulator = await aiohttp_server(create_emulator_app(settings))
     url = str(emulator.make_url("/api/v1/realtime/session")).replace("http", "ws", 1)
     registry = CollectorRegistry()
+    cfg = with_limits(proxy_config(url), **limits)
+    if max_message_bytes is not None:
+        server = dataclasses.replace(cfg.server, max_message_bytes=max_message_bytes)
+        cfg = dataclasses.replace(cfg, server=server)
     app = create_app(
-        with_limits(proxy_config(url), **limits),
+        cfg,
         registry=registry,
         logger=structlog.get_logger("test"),
     )
