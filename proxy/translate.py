@@ -37,6 +37,7 @@ from proxy.rewrite import (
     show_client_names,
 )
 from proxy.sniff import sniff_type
+from proxy.validate import check_session_types
 
 __all__ = ["INWORLD_ONLY_EVENTS", "LEGACY_EVENT_NAMES", "Phase", "Translator"]
 
@@ -135,6 +136,7 @@ class Translator:
             return (ToClient(error_text(msg, code="invalid_event", event_id=event_id)),)
         try:
             if kind == "session.update":
+                check_session_types(event.get("session"))
                 session = rewrite_session(self.rules, event.get("session"), self.names)
                 return (ToUpstream(_dumps({**event, "session": session})),)
             if kind == "response.create":
