@@ -171,7 +171,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         cfg = dataclasses.replace(
             cfg,
             emulator=dataclasses.replace(
-                server, host=args.host or server.host, port=args.port or server.port
+                server,
+                host=args.host or server.host,
+                port=server.port if args.port is None else args.port,
             ),
         )
     else:

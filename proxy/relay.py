@@ -176,6 +176,8 @@ class Relay:
                     self.end.reason = "client message too big"
                     self._finish("proxy", upstream=(1000, "client message too big"))
                     return
+                if code == 1006:
+                    reason = "client connection lost"
                 self.end.client_code = code
                 self.end.reason = reason or "client closed"
                 self._finish("client", upstream=(client_close_code(code), reason))
