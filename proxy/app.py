@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -26,6 +27,7 @@ from proxy.appkeys import (
 )
 from proxy.chat import chat_completions, get_model, list_models
 from proxy.config import Config
+from proxy.flow import close_within
 from proxy.guard import guard
 from proxy.metrics import Metrics
 from proxy.rest import beta_sessions, client_secrets, demo_page
@@ -40,9 +42,12 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
     `limit=0`: each upstream WebSocket holds its connection for the whole session, so the
     connector's default pool limit (100) would cap the proxy at 100 concurrent sessions (the
-    101st dial waits for a free slot until `upstream.connect_timeout`).
+    101st dial waits for a free slot until `upstream.connect_timeout`). WebSocket connections
+    are never pooled; `force_close` also drops the connection of a refused handshake instead
+    of keeping it idle in the pool.
     """
-    app[HTTP] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    app[HTTP] = aiohttp.ClientSession(connector=connector)
     app[LIFECYCLE].accepting = True
     yield
     app[LIFECYCLE].accepting = False
@@ -50,10 +55,15 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    """On shutdown, close every client socket with 1001 (going away)."""
+    """On shutdown, close every client socket with 1001 (going away), all at once, bounded."""
     sockets: set[web.WebSocketResponse] = app[SOCKETS]
-    for ws in list(sockets):
-        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"proxy shutting down")
+    timeout = app[CONFIG].limits.close_timeout
+    await asyncio.gather(
+        *(
+            close_within(ws, WSCloseCode.GOING_AWAY, "proxy shutting down", timeout)
+            for ws in sockets
+        )
+    )
 
 
 async def _preflight(_: web.Request) -> web.Response:

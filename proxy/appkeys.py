@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 import aiohttp
 import structlog
@@ -33,6 +34,7 @@ class Lifecycle:
 
     draining: bool = False  # set on SIGTERM: /readyz answers 503, new sessions are refused
     accepting: bool = False  # set once start-up is done (config loaded, upstream client up)
+    idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while no session is open
 
 
 @dataclass(slots=True)

@@ -56,8 +56,10 @@ def key_is_valid(presented: str | None, keys: Iterable[str]) -> bool:
     return found
 
 
-def is_loopback_host(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost (and their bracketed forms)."""
+def is_loopback_host(host: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost (and their bracketed forms); False for None."""
+    if not host:
+        return False
     host = host.strip("[]").lower()
     if host in _LOOPBACK_NAMES:
         return True

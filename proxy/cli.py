@@ -22,6 +22,7 @@ import sys
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
@@ -31,6 +32,7 @@ from proxy import __version__
 from proxy.app import create_app
 from proxy.auth import is_loopback_host
 from proxy.config import Config, ConfigError, load
+from proxy.drain import drain
 from proxy.emulator import EmulatorSettings, create_emulator_app
 from proxy.log import AccessLogger, configure_logging
 from proxy.reload import install_reload
@@ -142,14 +144,17 @@ def _loop_name() -> str:
     return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
-def _stop_on_signals() -> asyncio.Event:
-    """An event set by SIGINT/SIGTERM; installed before `listening` is logged, so a signal
-    sent as soon as that line appears still stops the process cleanly."""
-    stop = asyncio.Event()
+def _signal_events() -> tuple[asyncio.Event, asyncio.Event]:
+    """(stop, hurry): SIGINT/SIGTERM sets `stop`; a second one sets `hurry` too."""
+    stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
+        loop.add_signal_handler(sig, on_signal)
+    return stop, hurry
 
 
 def _tls_context(cfg: Config) -> ssl.SSLContext | None:
@@ -179,7 +184,7 @@ async def _serve(
     env: Mapping[str, str] | None = None,
 ) -> None:
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("proxy")
-    stop = _stop_on_signals()
+    stop, hurry = _signal_events()  # before `listening`: an early SIGTERM still stops cleanly
     runners: list[web.AppRunner] = []
     try:
         if with_emulator:
@@ -211,8 +216,12 @@ async def _serve(
             emulator=with_emulator,
             event_loop=_loop_name(),
         )
+        upstream_url = urlsplit(cfg.upstream.url)
+        if upstream_url.scheme == "ws" and not is_loopback_host(upstream_url.hostname):
+            log.warning("plaintext_upstream", detail="credentials travel unencrypted (ws://)")
         await stop.wait()
         log.info("stopping")
+        await drain(app, cfg.limits.shutdown_grace, hurry, log)
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
@@ -220,7 +229,7 @@ async def _serve(
 
 async def _emulate(cfg: Config) -> None:
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("emulator")
-    stop = _stop_on_signals()
+    stop, _ = _signal_events()
     runner, port = await _start(
         create_emulator_app(emulator_settings(cfg)), cfg.emulator.host, cfg.emulator.port
     )
@@ -287,7 +296,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         cfg = dataclasses.replace(
             cfg,
             emulator=dataclasses.replace(
-                server, host=args.host or server.host, port=args.port or server.port
+                server,
+                host=args.host or server.host,
+                port=server.port if args.port is None else args.port,
             ),
         )
     else:

@@ -24,6 +24,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "EmulatorConfig",
+    "LimitsConfig",
     "LoggingConfig",
     "OpenAIConfig",
     "RouterConfig",
@@ -84,6 +85,20 @@ class UpstreamConfig:
     url: str
     connect_timeout: float
     credential: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitsConfig:
+    """Robustness limits of every session (`[limits]`); 0 disables a timer."""
+
+    max_sessions: int = 2000
+    heartbeat_interval: float = 20.0
+    idle_timeout: float = 600.0
+    max_session_duration: float = 3600.0
+    session_start_timeout: float = 15.0
+    max_queued_bytes: int = 4 * 1024 * 1024
+    close_timeout: float = 5.0
+    shutdown_grace: float = 25.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +175,7 @@ class Config:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     openai: OpenAIConfig = field(default_factory=OpenAIConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 def basic_credential(key: str | None, secret: str | None) -> str | None:
@@ -415,6 +431,28 @@ def _routing(raw: Mapping[str, Any], openai: OpenAIConfig) -> RoutingConfig:
     return routing
 
 
+def _limits(table: Mapping[str, Any]) -> LimitsConfig:
+    def seconds(key: str) -> float:
+        return _positive(_get(table, "limits", key, float), f"limits.{key}", zero_ok=True)
+
+    def count(key: str) -> int:
+        return int(_positive(_get(table, "limits", key, int), f"limits.{key}"))
+
+    close_timeout = seconds("close_timeout")
+    if close_timeout == 0:
+        raise ConfigError("'limits.close_timeout' must be > 0, got 0.0")
+    return LimitsConfig(
+        max_sessions=count("max_sessions"),
+        heartbeat_interval=seconds("heartbeat_interval"),
+        idle_timeout=seconds("idle_timeout"),
+        max_session_duration=seconds("max_session_duration"),
+        session_start_timeout=seconds("session_start_timeout"),
+        max_queued_bytes=count("max_queued_bytes"),
+        close_timeout=close_timeout,
+        shutdown_grace=seconds("shutdown_grace"),
+    )
+
+
 def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     srv, up, emu = raw["server"], raw["upstream"], raw["emulator"]
     tls_cert, tls_key = _tls(srv)
@@ -472,6 +510,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
             drop_inworld_only_events=_get(tr, "translation", "drop_inworld_only_events", bool),
         ),
         logging=LoggingConfig(level=level, format=cast(LogFormat, fmt)),
+        limits=_limits(raw["limits"]),
         emulator=EmulatorConfig(
             host=_nonempty(_get(emu, "emulator", "host", str), "emulator.host"),
             port=_port(_get(emu, "emulator", "port", int), "emulator.port"),

@@ -11,9 +11,11 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "LIMIT_ERRORS",
     "client_close_code",
     "error_event",
     "error_text",
+    "limit_error",
     "new_event_id",
     "upstream_refusal",
 ]
@@ -99,3 +101,48 @@ def client_close_code(code: int | None) -> int:
     if code in _UNSENDABLE or not (1000 <= code <= 4999) or 1016 <= code < 3000:
         return 1011
     return code
+
+
+# Errors the proxy's own limits and watchdogs raise: code -> (error type, message). The client
+# gets `error_text(message, error_type=type, code=code)` before the session is closed.
+LIMIT_ERRORS: dict[str, tuple[str, str]] = {
+    "session_limit": (
+        "rate_limit_exceeded",
+        "The proxy is serving its maximum number of sessions (limits.max_sessions); retry shortly.",
+    ),
+    "message_too_big": (
+        "invalid_request_error",
+        "The message is larger than the proxy accepts (server.max_message_bytes).",
+    ),
+    "upstream_message_too_big": (
+        "server_error",
+        "Inworld sent a message larger than the proxy accepts (server.max_message_bytes).",
+    ),
+    "slow_reader": (
+        "server_error",
+        "Too many bytes are waiting to be delivered (limits.max_queued_bytes); the reader is "
+        "too slow.",
+    ),
+    "idle_timeout": (
+        "invalid_request_error",
+        "No message from either side within limits.idle_timeout; the session is closed.",
+    ),
+    "session_expired": (
+        "invalid_request_error",
+        "The session reached its maximum duration (limits.max_session_duration).",
+    ),
+    "upstream_timeout": (
+        "server_error",
+        "Inworld did not start the session within limits.session_start_timeout.",
+    ),
+    "upstream_connection_lost": (
+        "server_error",
+        "The connection to Inworld was lost.",
+    ),
+}
+
+
+def limit_error(code: str) -> str:
+    """The serialised `error` event for one of the proxy's own limits (`LIMIT_ERRORS`)."""
+    error_type, message = LIMIT_ERRORS[code]
+    return error_text(message, error_type=error_type, code=code)

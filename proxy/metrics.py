@@ -161,6 +161,12 @@ class Metrics:
             ["outcome", "close_code_class", "dialect"],
             registry=registry,
         )
+        self.sessions_refused = Counter(
+            f"{_PREFIX}_sessions_refused",
+            "Client sessions refused before relaying, by reason (max_sessions, draining).",
+            ["reason"],
+            registry=registry,
+        )
         self.session_duration = Histogram(
             f"{_PREFIX}_session_duration_seconds",
             "Client session duration.",

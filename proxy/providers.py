@@ -51,6 +51,7 @@ async def connect_openai(
     beta_header: str | None,
     client_key: str | None,
     max_msg_size: int,
+    heartbeat: float | None = None,
 ) -> aiohttp.ClientWebSocketResponse[bool]:
     """Open the OpenAI WebSocket for one pass-through session.
 
@@ -67,4 +68,5 @@ async def connect_openai(
         openai_headers(key, beta_header),
         connect_timeout=cfg.connect_timeout,
         max_msg_size=max_msg_size,
+        heartbeat=heartbeat,
     )

@@ -16,6 +16,13 @@ with `send_frame`: no decode, no encode, no command objects.
 Whichever side ends first ends the session: both pumps are cancelled, and each socket still
 open is closed with the code the other side used (`proxy.errors.client_close_code`). No task
 outlives `run()`.
+
+Limits (`LimitsConfig`; README "Limits and failure behaviour"): a third task, the watchdog,
+enforces the session-start deadline, the idle timeout and the maximum duration with a few
+timer wake-ups per period and no per-frame work beyond one counter; writes never block and are
+bounded per direction by `max_queued_bytes` (`proxy.flow`); a too-big message from either side
+ends in an `error` event and 1009; an upstream that vanishes (reset, missed heartbeat) ends in
+an `error` event and 1011. Closing a peer that does not answer is bounded by `close_timeout`.
 """
 
 from __future__ import annotations
@@ -30,13 +37,15 @@ from typing import Any
 import aiohttp
 import orjson
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from proxy.commands import CloseClient, Command, ToClient, ToUpstream
-from proxy.errors import client_close_code, upstream_refusal
+from proxy.config import LimitsConfig
+from proxy.errors import client_close_code, limit_error, upstream_refusal
+from proxy.flow import close_within, never_wait
 from proxy.metrics import session_outcome
 from proxy.observe import DOWN, NULL_SINK, UP, SessionObserver
-from proxy.translate import Translator
+from proxy.translate import Phase, Translator
 from proxy.upstream import UpstreamRefused
 
 __all__ = ["Dial", "Relay", "SessionEnd"]
@@ -78,13 +87,20 @@ def _utf8(text: str | bytes) -> bytes:
 def _close_of(msg: Any, close_code: int | None) -> tuple[int, str]:
     """(code, reason) a peer ended with; 1006 when it vanished without a Close frame.
 
-    `msg` is an aiohttp `WSMessage` (typed Any: its bytes-TEXT variant is not exported).
+    aiohttp reports a connection that ends without a Close frame as CLOSED with code 1000;
+    for the relay that is an abnormal end.
+
+    A protocol error aiohttp detected while reading (a message over `max_msg_size`: 1009)
+    carries its own code. `msg` is an aiohttp `WSMessage` (typed Any: its bytes-TEXT variant
+    is not exported).
     """
+    if msg.type is WSMsgType.ERROR and isinstance(msg.data, aiohttp.WebSocketError):
+        return int(msg.data.code), ""
     if msg.type is WSMsgType.CLOSE:
         reason = msg.extra if isinstance(msg.extra, str) else ""
         return int(msg.data), reason.encode()[:_REASON_MAX].decode(errors="ignore")
-    if msg.type is WSMsgType.ERROR or close_code is None:
-        return 1006, ""
+    if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSED) or close_code is None:
+        return 1006, ""  # CLOSED: the connection ended without a Close frame
     return close_code, ""
 
 
@@ -98,6 +114,7 @@ class Relay:
         log: a structlog logger bound to the session.
         observer: the session's metrics observer, fed every frame received (default: one
             whose timings go nowhere).
+        limits: timeouts and caps (`[limits]`); the defaults when omitted.
     """
 
     def __init__(
@@ -107,6 +124,8 @@ class Relay:
         translator: Translator,
         log: structlog.typing.FilteringBoundLogger,
         observer: SessionObserver | None = None,
+        *,
+        limits: LimitsConfig | None = None,
     ) -> None:
         self._client = client
         self._observer = observer or SessionObserver(
@@ -121,6 +140,11 @@ class Relay:
         self._done = asyncio.Event()
         self._close_client: tuple[int, str] | None = None
         self._close_upstream: tuple[int, str] | None = None
+        self._limits = limits = limits or LimitsConfig()
+        self._max_queued = limits.max_queued_bytes
+        self._to_client = never_wait(client)
+        self._to_upstream: asyncio.Transport | None = None
+        self._activity = 0  # frames either way, keep-alives excepted (read by the watchdog)
         self.end = SessionEnd()
 
     async def run(self) -> SessionEnd:
@@ -130,10 +154,17 @@ class Relay:
                 tasks = (
                     tg.create_task(self._client_pump(), name="client-pump"),
                     tg.create_task(self._upstream_pump(), name="upstream-pump"),
+                    tg.create_task(self._watchdog(), name="session-watchdog"),
                 )
                 await self._done.wait()
                 for task in tasks:
                     task.cancel()
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler when the client's connection is lost (with
+            # handler_cancellation) and on shutdown: the client is gone, Inworld must know.
+            self.end.reason = self.end.reason or "client connection lost"
+            self._finish("client", upstream=(1011, "client connection lost"))
+            raise
         finally:
             await self._close_sockets()
         return self.end
@@ -160,13 +191,18 @@ class Relay:
         passthrough, ready = translator.client_passthrough, self._upstream_ready
         while True:
             msg = await client.receive()
+            self._activity += 1
             if msg.type is WSMsgType.TEXT:
                 self.end.frames_up += 1
                 data = msg.data
                 sampled = not self.end.frames_up & _SAMPLE_MASK
                 started = time.perf_counter() if sampled else 0.0
                 if (up := self._upstream) is not None and ready.is_set() and passthrough(data):
-                    await up.send_frame(_utf8(data), WSMsgType.TEXT)  # hot path: audio append
+                    queue = self._to_upstream  # hot path: an audio append, forwarded as is
+                    if queue is not None and queue.get_write_buffer_size() > self._max_queued:
+                        await self._slow_reader("upstream")
+                        return
+                    await up.send_frame(_utf8(data), WSMsgType.TEXT)
                 else:
                     await self._execute(translator.from_client(data))
                 observer.from_client(translator.last_type, data, translator.last_event)
@@ -176,8 +212,18 @@ class Relay:
                     observer.overhead(UP, time.perf_counter() - started)
             elif msg.type is WSMsgType.BINARY:
                 await self._execute(translator.from_client_binary(msg.data))
+            elif msg.type is WSMsgType.CLOSING:  # closed by the proxy itself: shutting down
+                self.end.reason = "proxy shutting down"
+                self._finish("proxy", upstream=(1001, "proxy shutting down"))
+                return
             elif msg.type in _CLOSED:
                 code, reason = _close_of(msg, client.close_code)
+                if code == WSCloseCode.MESSAGE_TOO_BIG:  # ClientSocket told the client why
+                    self.end.reason = "client message too big"
+                    self._finish("proxy", upstream=(1000, "client message too big"))
+                    return
+                if code == 1006:
+                    reason = "client connection lost"
                 self.end.client_code = code
                 self.end.reason = reason or "client closed"
                 self._finish("client", upstream=(client_close_code(code), reason))
@@ -191,9 +237,10 @@ class Relay:
             self.end.upstream_status = exc.status
             self.end.handshake_failed = True
             self.end.reason = f"upstream handshake failed: {exc.detail}"
-            await self._send_client_text(orjson.dumps(event).decode())
+            await self._send_client_text(orjson.dumps(event))
             self._finish("upstream", client=(code, reason))
             return
+        self._to_upstream = never_wait(upstream)
         for command in self._translator.start():  # before any client frame may go up
             assert isinstance(command, ToUpstream)
             await upstream.send_frame(_utf8(command.text), WSMsgType.TEXT)
@@ -208,7 +255,7 @@ class Relay:
                 sampled = not self.end.frames_down & _SAMPLE_MASK
                 started = time.perf_counter() if sampled else 0.0
                 if passthrough(data):
-                    await self._send_client_text(data)  # hot path: audio/transcript delta
+                    await self._to_client_checked(data)  # hot path: audio/transcript delta
                 else:
                     await self._execute(translator.from_upstream(data))
                 observer.from_upstream(translator.last_type, data, translator.last_event)
@@ -222,9 +269,15 @@ class Relay:
                 code, reason = _close_of(msg, upstream.close_code)
                 self.end.upstream_code = code
                 self.end.reason = reason or "upstream closed"
+                if code == WSCloseCode.MESSAGE_TOO_BIG and msg.type is WSMsgType.ERROR:
+                    self.end.reason = "upstream message too big"
+                    await self._send_client_text(limit_error("upstream_message_too_big"))
+                    self._finish("proxy", client=(code, "upstream message too big"))
+                    return
                 sent = client_close_code(code)
                 if code == 1006:
                     reason = "upstream connection lost"
+                    await self._send_client_text(limit_error("upstream_connection_lost"))
                 self._finish("upstream", client=(sent, reason))
                 return
 
@@ -237,18 +290,81 @@ class Relay:
                     if not self._upstream_ready.is_set():
                         await self._upstream_ready.wait()
                     assert self._upstream is not None
+                    queue = self._to_upstream
+                    if queue is not None and queue.get_write_buffer_size() > self._max_queued:
+                        await self._slow_reader("upstream")
+                        return
                     await self._upstream.send_frame(_utf8(text), WSMsgType.TEXT)
                 case ToClient(text):
-                    await self._send_client_text(text)
+                    if not await self._to_client_checked(text):
+                        return
                 case CloseClient(code, reason):
                     self.end.reason = reason
                     self._finish("proxy", client=(code, reason), upstream=(1000, ""))
+
+    async def _to_client_checked(self, text: str | bytes) -> bool:
+        """Send to the client unless it is too far behind (then end the session: False)."""
+        queue = self._to_client
+        if queue is not None and queue.get_write_buffer_size() > self._max_queued:
+            await self._slow_reader("client")
+            return False
+        self._activity += 1
+        await self._send_client_text(text)
+        return True
 
     def _log_message(self, direction: str, kind: str | None, text: str | bytes) -> None:
         """DEBUG only: one line per message with its type and size, never its content."""
         self._log.debug(
             "message", direction=direction, event_type=kind and kind[:64], chars=len(text)
         )
+
+    async def _slow_reader(self, who: str) -> None:
+        """A peer reads slower than the other side sends: end the session with 1013."""
+        if self._done.is_set():
+            return
+        self.end.reason = f"{who} reads too slowly (limits.max_queued_bytes)"
+        self._log.warning("slow_reader", peer=who, max_queued_bytes=self._max_queued)
+        if who == "upstream":
+            await self._send_client_text(limit_error("slow_reader"))
+        self._finish("proxy", client=(1013, f"{who} reads too slowly"), upstream=(1000, ""))
+
+    async def _watchdog(self) -> None:
+        """Session-start deadline, idle timeout and maximum duration, on a coarse timer."""
+        lim, translator = self._limits, self._translator
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await self._upstream_ready.wait()  # the dial has its own deadline (connect_timeout)
+        now = loop.time()
+        start_by = now + lim.session_start_timeout if lim.session_start_timeout else None
+        end_at = began + lim.max_session_duration if lim.max_session_duration else None
+        idle, seen, quiet_since = lim.idle_timeout, self._activity, now
+        while True:
+            if start_by is not None and translator.phase is Phase.OPEN:
+                start_by = None
+            if start_by is not None and now >= start_by:
+                await self._expire("upstream_timeout", 1011, "upstream session did not start")
+                return
+            if end_at is not None and now >= end_at:
+                await self._expire("session_expired", 1000, "maximum session duration reached")
+                return
+            if self._activity != seen:
+                seen, quiet_since = self._activity, now
+            elif idle and now - quiet_since >= idle:
+                await self._expire("idle_timeout", 1000, "idle timeout")
+                return
+            wake = [t for t in (start_by, end_at) if t is not None]
+            if idle:  # activity is sampled, so the timeout fires within idle * 1.25
+                wake.append(min(quiet_since + idle, now + idle / 4))
+            if not wake:
+                return
+            await asyncio.sleep(max(min(wake) - now, 0.001))
+            now = loop.time()
+
+    async def _expire(self, code: str, close_code: int, reason: str) -> None:
+        self.end.reason = reason
+        self._log.info("session_limit", limit=code)
+        await self._send_client_text(limit_error(code))
+        self._finish("proxy", client=(close_code, reason), upstream=(1000, reason))
 
     async def _send_client_text(self, text: str | bytes) -> None:
         try:
@@ -259,11 +375,13 @@ class Relay:
 
     async def _close_sockets(self) -> None:
         client, upstream = self._client, self._upstream
-        if upstream is not None and not upstream.closed:
+        timeout = self._limits.close_timeout
+        if upstream is not None:
             code, reason = self._close_upstream or (1000, "")
-            self.end.upstream_code = self.end.upstream_code or code
-            await upstream.close(code=code, message=reason.encode())
+            if not upstream.closed:
+                self.end.upstream_code = self.end.upstream_code or code
+            await close_within(upstream, code, reason, timeout)
+        code, reason = self._close_client or (1000, "")
         if not client.closed:
-            code, reason = self._close_client or (1000, "")
             self.end.client_code = self.end.client_code or code
-            await client.close(code=code, message=reason.encode())
+        await close_within(client, code, reason, timeout)

@@ -211,6 +211,7 @@ class SessionRoute:
         self, http: aiohttp.ClientSession, candidate: Candidate, session_key: str
     ) -> aiohttp.ClientWebSocketResponse[bool]:
         max_size = self.cfg.server.max_message_bytes
+        heartbeat = self.cfg.limits.heartbeat_interval or None
         variant = candidate.variant
         if variant is not None and variant.provider == "openai":
             return await connect_openai(
@@ -221,8 +222,11 @@ class SessionRoute:
                 beta_header=self.client.beta_header,
                 client_key=self.client.client_key,
                 max_msg_size=max_size,
+                heartbeat=heartbeat,
             )
-        return await connect(http, self.cfg.upstream, session_key, max_msg_size=max_size)
+        return await connect(
+            http, self.cfg.upstream, session_key, max_msg_size=max_size, heartbeat=heartbeat
+        )
 
     def _skip(
         self,

@@ -16,10 +16,11 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.appkeys import HTTP, LIVE_CONFIG, LOGGER, METRICS, ROUTE_METRICS, SOCKETS
+from proxy.appkeys import HTTP, LIFECYCLE, LIVE_CONFIG, LOGGER, METRICS, ROUTE_METRICS, SOCKETS
 from proxy.auth import presented_credential
 from proxy.dialect import detect_dialect
-from proxy.errors import upstream_refusal
+from proxy.errors import limit_error, upstream_refusal
+from proxy.flow import ClientSocket
 from proxy.guard import PRESET_SESSION
 from proxy.metrics import Metrics
 from proxy.observe import SessionObserver
@@ -28,7 +29,7 @@ from proxy.route_metrics import VariantSink
 from proxy.route_session import ClientSide, SessionRoute
 from proxy.upstream import new_session_key
 
-__all__ = ["offered_subprotocols", "realtime_handler", "websocket_required"]
+__all__ = ["draining_response", "offered_subprotocols", "realtime_handler", "websocket_required"]
 
 
 def _without_subprotocols(request: web.Request) -> CIMultiDict[str]:
@@ -59,6 +60,21 @@ def websocket_required() -> web.Response:
     )
 
 
+def draining_response() -> web.Response:
+    """The JSON answer to a new session while the proxy shuts down (before any upgrade)."""
+    return web.json_response(
+        {
+            "error": {
+                "type": "server_error",
+                "code": "proxy_draining",
+                "message": "The proxy is shutting down and accepts no new sessions; reconnect.",
+            }
+        },
+        status=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 async def realtime_handler(request: web.Request) -> web.StreamResponse:
     """Serve one OpenAI Realtime client connection until either side ends it."""
     app = request.app
@@ -68,21 +84,33 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     if offered and "realtime" not in offered:
         # aiohttp would log the whole offered list (keys included) when nothing matches.
         request = request.clone(headers=_without_subprotocols(request))
-    client = web.WebSocketResponse(
+    client = ClientSocket(
         protocols=("realtime",),  # the only sub-protocol the proxy selects
         max_msg_size=cfg.server.max_message_bytes,
         autoping=True,
+        heartbeat=cfg.limits.heartbeat_interval or None,
         decode_text=False,  # the relay forwards TEXT frames as the bytes received
     )
     if not client.can_prepare(request).ok:
         return websocket_required()
+    lifecycle = app[LIFECYCLE]
+    if lifecycle.draining:
+        metrics.sessions_refused.labels("draining").inc()
+        return draining_response()
     session_id = f"sess_{uuid.uuid4().hex[:20]}"  # the proxy's own id, for logs
     session_key = new_session_key()  # Inworld's ?key=, a separate UUID4
     url_model = request.query.get("model") or None
     dialect = detect_dialect(request.headers.get("OpenAI-Beta"), offered)
     log = app[LOGGER].bind(session_id=session_id, inworld_session_key=session_key)
     await client.prepare(request)
+    if len(app[SOCKETS]) >= cfg.limits.max_sessions:  # no await between check and add
+        metrics.sessions_refused.labels("max_sessions").inc()
+        log.warning("session_refused", reason="max_sessions", limit=cfg.limits.max_sessions)
+        await client.send_str(limit_error("session_limit"))
+        await client.close(code=1013, message=b"too many sessions")
+        return client
     app[SOCKETS].add(client)
+    lifecycle.idle.clear()
     preset = request.get(PRESET_SESSION)
     preset_model = preset.get("model") if preset else None
     route = SessionRoute(
@@ -130,11 +158,13 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         subprotocol=client.ws_protocol,
         **route.log_fields(),
     )
-    relay = Relay(client, dial, translator, log, observer)
+    relay = Relay(client, dial, translator, log, observer, limits=cfg.limits)
     try:
         await relay.run()
     finally:  # also when the handler is cancelled: the accounting below never awaits
         app[SOCKETS].discard(client)
+        if not app[SOCKETS]:
+            lifecycle.idle.set()
         _account(metrics, observer, relay.end, dialect=dialect)
         route.account(route_metrics, observer, relay.end)
         log.info(

@@ -52,6 +52,7 @@ from proxy.rewrite import (
     transcription_session,
 )
 from proxy.sniff import sniff_type
+from proxy.validate import check_session_types
 
 __all__ = ["INWORLD_ONLY_EVENTS", "LEGACY_EVENT_NAMES", "Phase", "Translator"]
 
@@ -217,6 +218,7 @@ class Translator:
         try:
             if kind == "session.update":
                 session = event.get("session")
+                check_session_types(session)
                 if isinstance(session, dict) and session.get("type") == "transcription":
                     self.transcription = True
                     session = transcription_session(session)

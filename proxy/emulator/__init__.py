@@ -24,7 +24,9 @@ from .audio import EnergyVad, pcm16_silence, pcm16_tone
 from .auth import AuthError, Credential, authenticate
 from .catalog import is_known_stt, is_known_tts, is_known_voice, is_routable_llm
 from .engine import EmulatorSession
+from .faults import Fault, FaultMode, FaultPlan
 from .server import (
+    EMULATOR_FAULTS,
     EMULATOR_PATH,
     EMULATOR_SESSIONS,
     EMULATOR_SETTINGS,
@@ -34,6 +36,7 @@ from .server import (
 from .settings import EmulatorSettings
 
 __all__ = [
+    "EMULATOR_FAULTS",
     "EMULATOR_PATH",
     "EMULATOR_SESSIONS",
     "EMULATOR_SETTINGS",
@@ -43,6 +46,9 @@ __all__ = [
     "EmulatorSession",
     "EmulatorSettings",
     "EnergyVad",
+    "Fault",
+    "FaultMode",
+    "FaultPlan",
     "authenticate",
     "create_emulator_app",
     "is_known_stt",

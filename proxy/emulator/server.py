@@ -18,11 +18,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from .auth import AuthError, Credential, authenticate, parse_subprotocols, select_subprotocol
 from .engine import EmulatorSession
+from .faults import Fault, FaultPlan
 from .ids import Event
 from .router import add_router_routes
 from .settings import EmulatorSettings
 
 __all__ = [
+    "EMULATOR_FAULTS",
     "EMULATOR_PATH",
     "EMULATOR_SESSIONS",
     "EMULATOR_SETTINGS",
@@ -75,6 +77,7 @@ class EmulatorConnection:
 
 EMULATOR_SETTINGS = web.AppKey("emulator_settings", EmulatorSettings)
 EMULATOR_SESSIONS = web.AppKey("emulator_sessions", dict[str, EmulatorConnection])
+EMULATOR_FAULTS = web.AppKey("emulator_faults", FaultPlan)
 _OPEN_SOCKETS = web.AppKey("emulator_open_sockets", dict[web.WebSocketResponse, EmulatorConnection])
 
 
@@ -87,11 +90,24 @@ def create_emulator_app(settings: EmulatorSettings) -> web.Application:
     app = web.Application()
     app[EMULATOR_SETTINGS] = settings
     app[EMULATOR_SESSIONS] = {}
+    app[EMULATOR_FAULTS] = FaultPlan(
+        settings.fault, status=settings.fault_status, close_code=settings.fault_close_code
+    )
     app[_OPEN_SOCKETS] = {}
     app.router.add_get(EMULATOR_PATH, _session_handler)
     add_router_routes(app, settings)  # the Router's REST endpoints (emulator/router.py)
     app.on_shutdown.append(_close_open_sockets)
     return app
+
+
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 
 def _json_error(status: int, grpc_status: str, message: str) -> web.Response:
@@ -106,6 +122,9 @@ def _json_error(status: int, grpc_status: str, message: str) -> web.Response:
 async def _session_handler(request: web.Request) -> web.StreamResponse:
     """Refuse bad handshakes before the upgrade (§1.3); otherwise run one session."""
     settings = request.app[EMULATOR_SETTINGS]
+    fault = request.app[EMULATOR_FAULTS].take()
+    if fault is not None and fault.mode == "refuse":
+        return _json_error(fault.status, _STATUS_NAMES.get(fault.status, "UNKNOWN"), "Fault.")
     offered = parse_subprotocols(request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL))
     try:
         credential = authenticate(request.headers.get(hdrs.AUTHORIZATION), offered, settings)
@@ -124,7 +143,9 @@ async def _session_handler(request: web.Request) -> web.StreamResponse:
         del headers[hdrs.SEC_WEBSOCKET_PROTOCOL]
         target = request.clone(headers=headers)
     ws = web.WebSocketResponse(
-        protocols=(chosen,) if chosen else (), max_msg_size=settings.max_msg_size
+        protocols=(chosen,) if chosen else (),
+        max_msg_size=settings.max_msg_size,
+        autoping=False,  # _Pump answers pings itself, so the stall fault can stop answering
     )
     if not ws.can_prepare(target).ok:
         return _json_error(400, "INVALID_ARGUMENT", "Expected a WebSocket upgrade request.")
@@ -146,7 +167,7 @@ async def _session_handler(request: web.Request) -> web.StreamResponse:
     sockets = request.app[_OPEN_SOCKETS]
     sockets[ws] = record
     try:
-        await _Pump(ws, record, settings).run()
+        await _Pump(ws, record, settings, fault, request.transport).run()
     except Exception:  # §1.3: the prototype closes 1011 on internal errors
         record.close_code = WSCloseCode.INTERNAL_ERROR
         await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal server error")
@@ -172,17 +193,28 @@ class _Pump:
     """Moves frames for one session: reader, paced response sender, pinger."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, record: EmulatorConnection, settings: EmulatorSettings
+        self,
+        ws: web.WebSocketResponse,
+        record: EmulatorConnection,
+        settings: EmulatorSettings,
+        fault: Fault | None = None,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self._ws = ws
         self._record = record
         self._engine = record.engine
         self._settings = settings
         self._wake = asyncio.Event()
+        self._fault = fault
+        self._transport = transport
+        self._stalled = False
 
     async def run(self) -> None:
         """Send ``session.created``, then serve until the client or the server closes."""
-        await self._send(self._engine.open())
+        if self._fault is not None and self._fault.mode == "silent":
+            self._stalled = True  # accept, then say nothing at all (pings are still answered)
+        else:
+            await self._send(self._engine.open())
         async with asyncio.TaskGroup() as tasks:
             sender = tasks.create_task(self._send_responses(), name="emulator-responses")
             pinger = None
@@ -197,6 +229,12 @@ class _Pump:
 
     async def _read(self) -> None:
         async for msg in self._ws:
+            if msg.type is WSMsgType.PING:
+                if not (self._stalled and self._fault and self._fault.mode == "stall"):
+                    await self._ws.pong(msg.data)
+                continue
+            if msg.type is WSMsgType.PONG or self._stalled:
+                continue
             if msg.type is WSMsgType.TEXT:
                 events = self._engine.receive_text(msg.data)
             elif msg.type is WSMsgType.BINARY:
@@ -214,8 +252,20 @@ class _Pump:
             self._wake.clear()
             while self._engine.has_pending_response and not self._ws.closed:
                 await self._send(self._engine.next_response_batch())
+                if self._fault is not None and self._fault.mid_response:
+                    await self._strike(self._fault)
+                    return
                 if self._engine.has_pending_response:
                     await asyncio.sleep(self._settings.response_pace)  # 0 still yields
+
+    async def _strike(self, fault: Fault) -> None:
+        """The mid-response fault: close with a code, reset the connection, or stall."""
+        if fault.mode == "close":
+            self._record.close_code = fault.close_code
+            await self._ws.close(code=fault.close_code, message=b"Emulated fault")
+        elif fault.mode == "reset" and self._transport is not None:
+            self._transport.abort()
+        self._stalled = True
 
     async def _send_pings(self) -> None:
         """App-level keep-alive (§1.4): ``{type:"ping", event_id, timestamp}``."""
@@ -226,7 +276,7 @@ class _Pump:
     async def _send(self, events: Iterable[Event]) -> None:
         """Send each event as a TEXT frame; stop quietly once the socket is closing."""
         for event in events:
-            if self._ws.closed:
+            if self._ws.closed or self._stalled:
                 return
             try:
                 await self._ws.send_str(orjson.dumps(event).decode())

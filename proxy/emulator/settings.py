@@ -7,6 +7,8 @@ The hosted Inworld service leaves several behaviours unknown (reference §10 "Em
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .faults import FAULT_MODES, FaultMode
+
 __all__ = ["EmulatorSettings"]
 
 
@@ -88,6 +90,13 @@ class EmulatorSettings:
     max_recorded_events: int = 10_000
     """Client events kept per connection for test inspection (oldest dropped first)."""
 
+    fault: FaultMode | None = None
+    """Start with this fault mode (``faults`` module): refuse, silent, close, reset, stall."""
+    fault_status: int = 500
+    """HTTP status of the ``refuse`` fault."""
+    fault_close_code: int = 1011
+    """Close code of the ``close`` fault."""
+
     def __post_init__(self) -> None:
         """Validate ranges; raise ``ValueError`` naming the offending field."""
         if self.api_secret is not None and self.api_key is None:
@@ -105,6 +114,9 @@ class EmulatorSettings:
             ("max_msg_size", self.max_msg_size >= 0),
             ("max_recorded_events", self.max_recorded_events >= 0),
             ("content_part_type", self.content_part_type in ("audio", "output_audio")),
+            ("fault", self.fault is None or self.fault in FAULT_MODES),
+            ("fault_status", 400 <= self.fault_status <= 599),
+            ("fault_close_code", 1000 <= self.fault_close_code <= 4999),
         )
         for name, ok in checks:
             if not ok:
