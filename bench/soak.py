@@ -106,6 +106,15 @@ async def _serve_proxy(upstream: str) -> None:
 # -- the clients (this process) -----------------------------------------------------------------
 
 
+_DRAINS: set[asyncio.Task[None]] = set()  # keep the stdout readers referenced
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    """Read and discard a child's stdout: a full pipe would block its logging (and it)."""
+    while await stream.read(65536):
+        pass
+
+
 async def _spawn(*args: str, env: dict[str, str]) -> tuple[Any, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, *args, cwd=ROOT, env={**os.environ, **env},
@@ -114,10 +123,16 @@ async def _spawn(*args: str, env: dict[str, str]) -> tuple[Any, str]:
     async with asyncio.timeout(30):
         while line := await process.stdout.readline():
             text = line.decode()
+            found = None
             if text.startswith("PORT "):
-                return process, text.split()[1]
-            if '"emulator_listening"' in text:
-                return process, orjson.loads(line)["url"]
+                found = text.split()[1]
+            elif '"emulator_listening"' in text:
+                found = orjson.loads(line)["url"]
+            if found is not None:
+                drain = asyncio.get_running_loop().create_task(_drain(process.stdout))
+                _DRAINS.add(drain)
+                drain.add_done_callback(_DRAINS.discard)
+                return process, found
     raise RuntimeError(f"{args} did not start")
 
 
