@@ -47,6 +47,7 @@ from proxy.metrics import session_outcome
 from proxy.observe import DOWN, NULL_SINK, UP, SessionObserver
 from proxy.translate import Phase, Translator
 from proxy.upstream import UpstreamRefused
+from proxy.watchdog import watch
 
 __all__ = ["Dial", "Relay", "SessionEnd"]
 
@@ -154,7 +155,16 @@ class Relay:
                 tasks = (
                     tg.create_task(self._client_pump(), name="client-pump"),
                     tg.create_task(self._upstream_pump(), name="upstream-pump"),
-                    tg.create_task(self._watchdog(), name="session-watchdog"),
+                    tg.create_task(
+                        watch(
+                            self._limits,
+                            ready=self._upstream_ready,
+                            started=lambda: self._translator.phase is Phase.OPEN,
+                            activity=lambda: self._activity,
+                            expire=self._expire,
+                        ),
+                        name="session-watchdog",
+                    ),
                 )
                 await self._done.wait()
                 for task in tasks:
@@ -327,38 +337,6 @@ class Relay:
         if who == "upstream":
             await self._send_client_text(limit_error("slow_reader"))
         self._finish("proxy", client=(1013, f"{who} reads too slowly"), upstream=(1000, ""))
-
-    async def _watchdog(self) -> None:
-        """Session-start deadline, idle timeout and maximum duration, on a coarse timer."""
-        lim, translator = self._limits, self._translator
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        await self._upstream_ready.wait()  # the dial has its own deadline (connect_timeout)
-        now = loop.time()
-        start_by = now + lim.session_start_timeout if lim.session_start_timeout else None
-        end_at = began + lim.max_session_duration if lim.max_session_duration else None
-        idle, seen, quiet_since = lim.idle_timeout, self._activity, now
-        while True:
-            if start_by is not None and translator.phase is Phase.OPEN:
-                start_by = None
-            if start_by is not None and now >= start_by:
-                await self._expire("upstream_timeout", 1011, "upstream session did not start")
-                return
-            if end_at is not None and now >= end_at:
-                await self._expire("session_expired", 1000, "maximum session duration reached")
-                return
-            if self._activity != seen:
-                seen, quiet_since = self._activity, now
-            elif idle and now - quiet_since >= idle:
-                await self._expire("idle_timeout", 1000, "idle timeout")
-                return
-            wake = [t for t in (start_by, end_at) if t is not None]
-            if idle:  # activity is sampled, so the timeout fires within idle * 1.25
-                wake.append(min(quiet_since + idle, now + idle / 4))
-            if not wake:
-                return
-            await asyncio.sleep(max(min(wake) - now, 0.001))
-            now = loop.time()
 
     async def _expire(self, code: str, close_code: int, reason: str) -> None:
         self.end.reason = reason
