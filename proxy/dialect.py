@@ -123,18 +123,24 @@ def session_to_ga(session: Mapping[str, Any], kind: str = "realtime") -> dict[st
     return out
 
 
-def _content_to_ga(item: Any) -> Any:
+def _relabel(item: Any, labels: Mapping[str, str]) -> Any:
+    """A copy of `item` whose content parts' `type`s are renamed by `labels`."""
     if not isinstance(item, dict) or not isinstance(item.get("content"), list):
         return item
-    if item.get("role") != "assistant":
-        return item
     content = [
-        {**part, "type": _CONTENT_TO_GA.get(str(part.get("type")), part.get("type"))}
+        {**part, "type": labels.get(str(part.get("type")), part.get("type"))}
         if isinstance(part, dict)
         else part
         for part in item["content"]
     ]
     return {**item, "content": content}
+
+
+def _content_to_ga(item: Any) -> Any:
+    # Only assistant content differs (`text`/`audio` -> `output_*`, §2.5).
+    if isinstance(item, dict) and item.get("role") == "assistant":
+        return _relabel(item, _CONTENT_TO_GA)
+    return item
 
 
 def _response_to_ga(response: Any) -> Any:
@@ -265,15 +271,7 @@ def session_to_beta(session: Any) -> Any:
 
 
 def _content_to_beta(item: Any) -> Any:
-    if not isinstance(item, dict) or not isinstance(item.get("content"), list):
-        return item
-    content = [
-        {**part, "type": _CONTENT_TO_BETA.get(str(part.get("type")), part.get("type"))}
-        if isinstance(part, dict)
-        else part
-        for part in item["content"]
-    ]
-    return {**item, "content": content}
+    return _relabel(item, _CONTENT_TO_BETA)
 
 
 def _part_to_beta(part: Any) -> Any:
