@@ -3,6 +3,7 @@
 `load(path, env)` merges a TOML file over the built-in defaults (`proxy/defaults.toml`, also
 shipped as `config/proxy.toml`), applies environment overrides from the injected `env` mapping
 and returns a frozen `Config`. Anything invalid raises `ConfigError` whose message names the key.
+The value types live in `proxy.config_types` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -11,12 +12,27 @@ import base64
 import binascii
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
+from proxy import config_checks as checks
+from proxy.config_types import (
+    ClientsConfig,
+    Config,
+    ConfigError,
+    EmulatorConfig,
+    LimitsConfig,
+    LogFormat,
+    LoggingConfig,
+    OpenAIConfig,
+    RouterConfig,
+    Rules,
+    ServerConfig,
+    TokensConfig,
+    UpstreamConfig,
+)
 from proxy.routing import RouteConfigError, RoutingConfig, parse_routing
 
 __all__ = [
@@ -36,146 +52,7 @@ __all__ = [
     "load",
 ]
 
-LogFormat = Literal["json", "console", "auto"]
 _LEVELS = ("debug", "info", "warning", "error")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or invalid; the message names the key."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServerConfig:
-    """The proxy's own listener."""
-
-    host: str
-    port: int
-    max_message_bytes: int
-    uvloop: bool = True
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    demo_page: bool = True
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClientsConfig:
-    """Who may use the proxy."""
-
-    api_keys: tuple[str, ...] = field(default=(), repr=False)
-    allow_unauthenticated: bool = False
-    allowed_origins: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class TokensConfig:
-    """Ephemeral client tokens."""
-
-    max_ttl: int = 7200
-    signing_secret: bytes | None = field(default=None, repr=False)  # None: random per process
-
-
-@dataclass(frozen=True, kw_only=True)
-class UpstreamConfig:
-    """Where and how to reach Inworld.
-
-    `credential` is the value sent after `Basic ` (base64 of `id:secret`), or None when no
-    credentials were given (allowed only with the emulator).
-    """
-
-    url: str
-    connect_timeout: float
-    credential: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class LimitsConfig:
-    """Robustness limits of every session (`[limits]`); 0 disables a timer."""
-
-    max_sessions: int = 2000
-    heartbeat_interval: float = 20.0
-    idle_timeout: float = 600.0
-    max_session_duration: float = 3600.0
-    session_start_timeout: float = 15.0
-    max_queued_bytes: int = 4 * 1024 * 1024
-    close_timeout: float = 5.0
-    shutdown_grace: float = 25.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Rules:
-    """Rewrite rules for `session.update` and server events: data, never code."""
-
-    model_fallback: str
-    model_map: Mapping[str, str]
-    stt_fallback: str
-    stt_map: Mapping[str, str]
-    transcription_when_absent: bool
-    tts_model: str
-    voice_default: str
-    voice_map: Mapping[str, str]
-    echo_client_names: bool
-    drop_session_fields: tuple[str, ...]
-    drop_inworld_only_events: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoggingConfig:
-    """Log level and rendering."""
-
-    level: str
-    format: LogFormat
-
-
-@dataclass(frozen=True, kw_only=True)
-class EmulatorConfig:
-    """Settings of the built-in Inworld emulator."""
-
-    host: str
-    port: int
-    ping_interval: float
-    response_pace: float
-    api_key: str | None = field(default=None, repr=False)
-    api_secret: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class OpenAIConfig:
-    """`[providers.openai]`: plain pass-through to OpenAI for `provider = "openai"` variants."""
-
-    url: str = "wss://api.openai.com/v1/realtime"
-    rest_url: str = "https://api.openai.com/v1"
-    connect_timeout: float = 10.0
-    forward_client_key: bool = False
-    api_key: str | None = field(default=None, repr=False)  # OPENAI_API_KEY
-
-
-@dataclass(frozen=True, kw_only=True)
-class RouterConfig:
-    """`[router]`: REST passthrough to Inworld's OpenAI-compatible Router."""
-
-    enabled: bool = True
-    url: str = "https://api.inworld.ai/v1"
-    models_url: str = "https://api.inworld.ai/llm/v1alpha/models"
-    model_prefix: str = "openai/"
-    connect_timeout: float = 10.0
-    read_timeout: float = 120.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Config:
-    """The whole validated configuration."""
-
-    server: ServerConfig
-    upstream: UpstreamConfig
-    rules: Rules
-    logging: LoggingConfig
-    emulator: EmulatorConfig
-    clients: ClientsConfig = field(default_factory=ClientsConfig)
-    tokens: TokensConfig = field(default_factory=TokensConfig)
-    routing: RoutingConfig = field(default_factory=RoutingConfig)
-    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
-    router: RouterConfig = field(default_factory=RouterConfig)
-    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 def basic_credential(key: str | None, secret: str | None) -> str | None:
@@ -284,64 +161,9 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
-_T = TypeVar("_T")
-
-
-def _get(table: Mapping[str, Any], section: str, key: str, kind: type[_T]) -> _T:
-    value = table[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"'{section}.{key}' must be of type {kind.__name__}, got {value!r}")
-    return value
-
-
-def _str_map(table: Mapping[str, Any], section: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in table["map"].items():
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"'{section}.map.{key}' must be a non-empty string")
-        out[key] = value
-    return out
-
-
-def _nonempty(value: str, name: str) -> str:
-    if not value:
-        raise ConfigError(f"'{name}' must not be empty")
-    return value
-
-
-def _port(value: int, name: str) -> int:
-    if not 0 <= value <= 65535:
-        raise ConfigError(f"'{name}' must be a port number (0-65535), got {value}")
-    return value
-
-
-def _positive(value: float, name: str, *, zero_ok: bool = False) -> float:
-    if value < 0 or (value == 0 and not zero_ok):
-        raise ConfigError(f"'{name}' must be {'>= 0' if zero_ok else '> 0'}, got {value}")
-    return value
-
-
-def _upstream_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ConfigError(f"'upstream.url' must be a ws:// or wss:// URL, got {value!r}")
-    if parts.query:
-        raise ConfigError("'upstream.url' must not carry a query; the proxy adds key and protocol")
-    return value
-
-
-def _str_list(table: Mapping[str, Any], section: str, key: str) -> tuple[str, ...]:
-    value = _get(table, section, key, list)
-    if not all(isinstance(item, str) and item for item in value):
-        raise ConfigError(f"'{section}.{key}' must be a list of non-empty strings")
-    return tuple(value)
-
-
 def _tls(srv: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    cert = _get(srv, "server", "tls_cert", str) or None
-    key = _get(srv, "server", "tls_key", str) or None
+    cert = checks.get(srv, "server", "tls_cert", str) or None
+    key = checks.get(srv, "server", "tls_key", str) or None
     if (cert is None) != (key is None):
         raise ConfigError("'server.tls_cert' and 'server.tls_key' must be set together")
     for name, path in (("server.tls_cert", cert), ("server.tls_key", key)):
@@ -352,20 +174,20 @@ def _tls(srv: Mapping[str, Any]) -> tuple[str | None, str | None]:
 
 def _clients(raw: Mapping[str, Any], env: Mapping[str, str]) -> ClientsConfig:
     table = raw["clients"]
-    keys = _str_list(table, "clients", "api_keys")
+    keys = checks.str_list(table, "clients", "api_keys")
     keys += tuple(k.strip() for k in env.get("PROXY_API_KEYS", "").split(",") if k.strip())
-    allow = _get(table, "clients", "allow_unauthenticated", bool)
+    allow = checks.get(table, "clients", "allow_unauthenticated", bool)
     if env.get("PROXY_ALLOW_UNAUTHENTICATED", "").lower() in ("1", "true", "yes"):
         allow = True
     return ClientsConfig(
         api_keys=keys,
         allow_unauthenticated=allow,
-        allowed_origins=_str_list(table, "clients", "allowed_origins"),
+        allowed_origins=checks.str_list(table, "clients", "allowed_origins"),
     )
 
 
 def _tokens(raw: Mapping[str, Any], env: Mapping[str, str]) -> TokensConfig:
-    max_ttl = _get(raw["tokens"], "tokens", "max_ttl", int)
+    max_ttl = checks.get(raw["tokens"], "tokens", "max_ttl", int)
     if not 10 <= max_ttl <= 86400:
         raise ConfigError(f"'tokens.max_ttl' must be between 10 and 86400 seconds, got {max_ttl}")
     secret = env.get("PROXY_TOKEN_SECRET", "")
@@ -375,41 +197,36 @@ def _tokens(raw: Mapping[str, Any], env: Mapping[str, str]) -> TokensConfig:
     )
 
 
-def _http_url(value: str, name: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise ConfigError(f"'{name}' must be a {' or '.join(schemes)} URL, got {value!r}")
-    return value.rstrip("/")
-
-
 def _openai(raw: Mapping[str, Any], env: Mapping[str, str]) -> OpenAIConfig:
     table, name = raw["providers"]["openai"], "providers.openai"
-    url = _http_url(_get(table, name, "url", str), f"{name}.url", schemes=("ws", "wss"))
+    url = checks.http_url(checks.get(table, name, "url", str), f"{name}.url", schemes=("ws", "wss"))
     if urlsplit(url).query:
         raise ConfigError(f"'{name}.url' must not carry a query; the proxy adds ?model=")
     return OpenAIConfig(
         url=url,
-        rest_url=_http_url(_get(table, name, "rest_url", str), f"{name}.rest_url"),
-        connect_timeout=_positive(
-            _get(table, name, "connect_timeout", float), f"{name}.connect_timeout"
+        rest_url=checks.http_url(checks.get(table, name, "rest_url", str), f"{name}.rest_url"),
+        connect_timeout=checks.positive(
+            checks.get(table, name, "connect_timeout", float), f"{name}.connect_timeout"
         ),
-        forward_client_key=_get(table, name, "forward_client_key", bool),
+        forward_client_key=checks.get(table, name, "forward_client_key", bool),
         api_key=env.get("OPENAI_API_KEY") or None,
     )
 
 
 def _router(raw: Mapping[str, Any]) -> RouterConfig:
     table = raw["router"]
-    models_url = _get(table, "router", "models_url", str)
+    models_url = checks.get(table, "router", "models_url", str)
     return RouterConfig(
-        enabled=_get(table, "router", "enabled", bool),
-        url=_http_url(_get(table, "router", "url", str), "router.url"),
-        models_url=models_url and _http_url(models_url, "router.models_url"),
-        model_prefix=_get(table, "router", "model_prefix", str),
-        connect_timeout=_positive(
-            _get(table, "router", "connect_timeout", float), "router.connect_timeout"
+        enabled=checks.get(table, "router", "enabled", bool),
+        url=checks.http_url(checks.get(table, "router", "url", str), "router.url"),
+        models_url=models_url and checks.http_url(models_url, "router.models_url"),
+        model_prefix=checks.get(table, "router", "model_prefix", str),
+        connect_timeout=checks.positive(
+            checks.get(table, "router", "connect_timeout", float), "router.connect_timeout"
         ),
-        read_timeout=_positive(_get(table, "router", "read_timeout", float), "router.read_timeout"),
+        read_timeout=checks.positive(
+            checks.get(table, "router", "read_timeout", float), "router.read_timeout"
+        ),
     )
 
 
@@ -433,10 +250,12 @@ def _routing(raw: Mapping[str, Any], openai: OpenAIConfig) -> RoutingConfig:
 
 def _limits(table: Mapping[str, Any]) -> LimitsConfig:
     def seconds(key: str) -> float:
-        return _positive(_get(table, "limits", key, float), f"limits.{key}", zero_ok=True)
+        return checks.positive(
+            checks.get(table, "limits", key, float), f"limits.{key}", zero_ok=True
+        )
 
     def count(key: str) -> int:
-        return int(_positive(_get(table, "limits", key, int), f"limits.{key}"))
+        return int(checks.positive(checks.get(table, "limits", key, int), f"limits.{key}"))
 
     close_timeout = seconds("close_timeout")
     if close_timeout == 0:
@@ -458,13 +277,13 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     tls_cert, tls_key = _tls(srv)
     models, stt, voices = raw["models"], raw["transcription"], raw["voices"]
     tr, lg = raw["translation"], raw["logging"]
-    drop_fields = _get(tr, "translation", "drop_session_fields", list)
+    drop_fields = checks.get(tr, "translation", "drop_session_fields", list)
     if not all(isinstance(item, str) for item in drop_fields):
         raise ConfigError("'translation.drop_session_fields' must be a list of strings")
-    level = _get(lg, "logging", "level", str).lower()
+    level = checks.get(lg, "logging", "level", str).lower()
     if level not in _LEVELS:
         raise ConfigError(f"'logging.level' must be one of {', '.join(_LEVELS)}, got {level!r}")
-    fmt = _get(lg, "logging", "format", str)
+    fmt = checks.get(lg, "logging", "format", str)
     if fmt not in ("json", "console", "auto"):
         raise ConfigError(f"'logging.format' must be json, console or auto, got {fmt!r}")
     openai = _openai(raw, env)
@@ -473,54 +292,62 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         openai=openai,
         router=_router(raw),
         server=ServerConfig(
-            host=_nonempty(_get(srv, "server", "host", str), "server.host"),
-            port=_port(_get(srv, "server", "port", int), "server.port"),
+            host=checks.nonempty(checks.get(srv, "server", "host", str), "server.host"),
+            port=checks.port(checks.get(srv, "server", "port", int), "server.port"),
             max_message_bytes=int(
-                _positive(_get(srv, "server", "max_message_bytes", int), "server.max_message_bytes")
+                checks.positive(
+                    checks.get(srv, "server", "max_message_bytes", int), "server.max_message_bytes"
+                )
             ),
-            uvloop=_get(srv, "server", "uvloop", bool),
+            uvloop=checks.get(srv, "server", "uvloop", bool),
             tls_cert=tls_cert,
             tls_key=tls_key,
-            demo_page=_get(srv, "server", "demo_page", bool),
+            demo_page=checks.get(srv, "server", "demo_page", bool),
         ),
         clients=_clients(raw, env),
         tokens=_tokens(raw, env),
         upstream=UpstreamConfig(
-            url=_upstream_url(_get(up, "upstream", "url", str)),
-            connect_timeout=_positive(
-                _get(up, "upstream", "connect_timeout", float), "upstream.connect_timeout"
+            url=checks.upstream_url(checks.get(up, "upstream", "url", str)),
+            connect_timeout=checks.positive(
+                checks.get(up, "upstream", "connect_timeout", float), "upstream.connect_timeout"
             ),
             credential=basic_credential(
                 env.get("INWORLD_API_KEY") or None, env.get("INWORLD_API_SECRET") or None
             ),
         ),
         rules=Rules(
-            model_fallback=_nonempty(_get(models, "models", "fallback", str), "models.fallback"),
-            model_map=_str_map(models, "models"),
-            stt_fallback=_nonempty(
-                _get(stt, "transcription", "fallback", str), "transcription.fallback"
+            model_fallback=checks.nonempty(
+                checks.get(models, "models", "fallback", str), "models.fallback"
             ),
-            stt_map=_str_map(stt, "transcription"),
-            transcription_when_absent=_get(stt, "transcription", "enable_when_absent", bool),
-            tts_model=_nonempty(_get(raw["tts"], "tts", "model", str), "tts.model"),
-            voice_default=_nonempty(_get(voices, "voices", "default", str), "voices.default"),
-            voice_map=_str_map(voices, "voices"),
-            echo_client_names=_get(tr, "translation", "echo_client_names", bool),
+            model_map=checks.str_map(models, "models"),
+            stt_fallback=checks.nonempty(
+                checks.get(stt, "transcription", "fallback", str), "transcription.fallback"
+            ),
+            stt_map=checks.str_map(stt, "transcription"),
+            transcription_when_absent=checks.get(stt, "transcription", "enable_when_absent", bool),
+            tts_model=checks.nonempty(checks.get(raw["tts"], "tts", "model", str), "tts.model"),
+            voice_default=checks.nonempty(
+                checks.get(voices, "voices", "default", str), "voices.default"
+            ),
+            voice_map=checks.str_map(voices, "voices"),
+            echo_client_names=checks.get(tr, "translation", "echo_client_names", bool),
             drop_session_fields=tuple(drop_fields),
-            drop_inworld_only_events=_get(tr, "translation", "drop_inworld_only_events", bool),
+            drop_inworld_only_events=checks.get(
+                tr, "translation", "drop_inworld_only_events", bool
+            ),
         ),
         logging=LoggingConfig(level=level, format=cast(LogFormat, fmt)),
         limits=_limits(raw["limits"]),
         emulator=EmulatorConfig(
-            host=_nonempty(_get(emu, "emulator", "host", str), "emulator.host"),
-            port=_port(_get(emu, "emulator", "port", int), "emulator.port"),
-            ping_interval=_positive(
-                _get(emu, "emulator", "ping_interval", float),
+            host=checks.nonempty(checks.get(emu, "emulator", "host", str), "emulator.host"),
+            port=checks.port(checks.get(emu, "emulator", "port", int), "emulator.port"),
+            ping_interval=checks.positive(
+                checks.get(emu, "emulator", "ping_interval", float),
                 "emulator.ping_interval",
                 zero_ok=True,
             ),
-            response_pace=_positive(
-                _get(emu, "emulator", "response_pace", float),
+            response_pace=checks.positive(
+                checks.get(emu, "emulator", "response_pace", float),
                 "emulator.response_pace",
                 zero_ok=True,
             ),
