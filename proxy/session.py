@@ -89,6 +89,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         max_msg_size=cfg.server.max_message_bytes,
         autoping=True,
         heartbeat=cfg.limits.heartbeat_interval or None,
+        compress=cfg.server.websocket_compression,  # off: audio frames would be re-deflated
         decode_text=False,  # the relay forwards TEXT frames as the bytes received
     )
     if not client.can_prepare(request).ok:

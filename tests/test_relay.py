@@ -210,3 +210,18 @@ async def test_demo_page_switch(fake_upstream: Any, start_proxy: Any) -> None:
             assert "/v1/realtime/client_secrets" in await response.text()
         async with http.get(off.make_url("/")) as response:
             assert response.status == 404
+
+
+async def test_permessage_deflate_is_declined_by_default(
+    fake_upstream: Any, start_proxy: Any
+) -> None:
+    """A client offering permessage-deflate gets plain frames unless compression is enabled."""
+    _, url = await fake_upstream()
+    cfg = proxy_config(url)
+    plain = await start_proxy(cfg)
+    on = dataclasses.replace(cfg.server, websocket_compression=True)
+    deflating = await start_proxy(dataclasses.replace(cfg, server=on))
+    for proxy, expected in ((plain, 0), (deflating, 15)):
+        async with connect(proxy, compress=15) as ws:
+            assert (await receive_json(ws))["type"] == "session.created"
+            assert ws.compress == expected
