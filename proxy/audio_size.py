@@ -25,6 +25,8 @@ class _Alphabet:
 
 
 _STR, _BYTES = _Alphabet(str), _Alphabet(str.encode)
+# The keys the observer sizes, as compact JSON lays them out (`"key":"`).
+_COMPACT_KEYS = {key: f'"{key}":"'.encode() for key in ("audio", "delta")}
 
 
 def b64_decoded_size(text: str | bytes, key: str) -> int:
@@ -35,6 +37,16 @@ def b64_decoded_size(text: str | bytes, key: str) -> int:
     (`"key":"`) and Python-style (`"key": "`) JSON take a path of C-level searches only.
     `text` may be the raw UTF-8 frame (`bytes`, the relay's fast path); nothing is copied.
     """
+    if isinstance(text, bytes):  # the relay's frames: compact JSON first, two C-level searches
+        compact = _COMPACT_KEYS.get(key) or f'"{key}":"'.encode()
+        at = text.find(compact)
+        if at >= 0:
+            start = at + len(compact)
+            end = text.find(b'"', start)
+            if end < 0:
+                return 0
+            pad = (end > start and text[end - 1] == 61) + (end - 1 > start and text[end - 2] == 61)
+            return max((end - start) * 3 // 4 - pad, 0)
     tokens = _BYTES if isinstance(text, bytes) else _STR
     data: Any = text
     needle: Any = f'"{key}"'.encode() if isinstance(text, bytes) else f'"{key}"'

@@ -21,6 +21,20 @@ def sniff_type(text: str | bytes) -> str | None:
     `text` may be the frame's UTF-8 bytes as received: the head is then read as Latin-1 (never
     fails; a non-ASCII type comes out mangled and matches no known event, so the caller parses).
     """
+    # Nearly every real frame starts with its type (compact or Python-style JSON): then the
+    # value runs to the next quote, and nothing else needs checking.
+    if isinstance(text, bytes):
+        start = 9 if text.startswith(b'{"type":"') else 10 if text.startswith(b'{"type": "') else 0
+        if start:
+            end = text.find(b'"', start, _WINDOW)
+            if end > 0 and text.find(b"\\", start, end) < 0:
+                return text[start:end].decode("latin-1")
+    else:
+        start = 9 if text.startswith('{"type":"') else 10 if text.startswith('{"type": "') else 0
+        if start:
+            end = text.find('"', start, _WINDOW)
+            if end > 0 and text.find("\\", start, end) < 0:
+                return text[start:end]
     head = text[:_WINDOW]
     if isinstance(head, bytes):
         head = head.decode("latin-1")

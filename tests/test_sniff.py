@@ -21,8 +21,12 @@ from proxy.sniff import sniff_type
         ('{"event_id":"x\\"type\\":\\"input_audio_buffer.append"}', None),
         ("not json", None),
         ('{"type"', None),
+        ('{"type":"' + "x" * 300 + '"}', None),  # the value runs past the window
+        ('{"type":"a\\\\b"}', None),
+        ('{"type": "response.output_audio.delta", "delta": "AA"}', "response.output_audio.delta"),
     ],
 )
-def test_sniff_type(text: str, expected: str | None) -> None:
-    """sniff_type returns the top-level type only when it is certain."""
-    assert sniff_type(text) == expected
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_sniff_type(text: str, expected: str | None, as_bytes: bool) -> None:
+    """sniff_type returns the top-level type only when it is certain (str or raw bytes)."""
+    assert sniff_type(text.encode() if as_bytes else text) == expected
