@@ -75,11 +75,11 @@ async def _healthz(_: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    """Ready: configuration loaded, start-up done, not draining (else 503)."""
+    """Ready: start-up done (configuration loaded, upstream client up), not draining."""
     lifecycle = request.app[LIFECYCLE]
     if lifecycle.draining:
         return web.json_response({"status": "draining"}, status=503)
-    if not lifecycle.accepting or CONFIG not in request.app:
+    if not lifecycle.accepting:
         return web.json_response({"status": "starting"}, status=503)
     return web.json_response({"status": "ready", "config": "loaded"})
 
