@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 
 import aiohttp
 import structlog
-from aiohttp import WSCloseCode, web
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
@@ -20,14 +21,13 @@ from proxy.appkeys import (
     LOGGER,
     METRICS,
     ROUTE_METRICS,
-    SOCKETS,
+    SESSIONS,
     TOKEN_SECRET,
     Lifecycle,
     LiveConfig,
 )
 from proxy.chat import chat_completions, get_model, list_models
 from proxy.config import Config
-from proxy.flow import close_within
 from proxy.guard import guard
 from proxy.metrics import Metrics
 from proxy.rest import beta_sessions, client_secrets, demo_page
@@ -54,16 +54,17 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
     await app[HTTP].close()
 
 
-async def _close_sockets(app: web.Application) -> None:
-    """On shutdown, close every client socket with 1001 (going away), all at once, bounded."""
-    sockets: set[web.WebSocketResponse] = app[SOCKETS]
-    timeout = app[CONFIG].limits.close_timeout
-    await asyncio.gather(
-        *(
-            close_within(ws, WSCloseCode.GOING_AWAY, "proxy shutting down", timeout)
-            for ws in sockets
-        )
-    )
+async def _close_sessions(app: web.Application) -> None:
+    """On shutdown, end every session with 1001 (going away), all at once, bounded.
+
+    Each relay closes the upstream, then the client, each within `close_timeout`.
+    """
+    for relay in app[SESSIONS]:
+        relay.shut_down()
+    if app[SESSIONS]:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2 * app[CONFIG].limits.close_timeout + 1):
+                await app[LIFECYCLE].idle.wait()
 
 
 async def _preflight(_: web.Request) -> web.Response:
@@ -98,10 +99,10 @@ def create_app(
     app[LIVE_CONFIG] = LiveConfig(cfg)  # what sessions and REST read; swapped on SIGHUP
     app[ROUTE_METRICS] = RouteMetrics(registry)
     app[LOGGER] = logger
-    app[SOCKETS] = set()
+    app[SESSIONS] = set()
     app[LIFECYCLE] = Lifecycle()
     app.cleanup_ctx.append(_http_client)
-    app.on_shutdown.append(_close_sockets)
+    app.on_shutdown.append(_close_sessions)
     app.router.add_get("/v1/realtime", realtime_handler)
     app.router.add_get("/realtime", realtime_handler)
     for path, handler in (

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from proxy.config import Config
 from proxy.metrics import Metrics
+from proxy.relay import Relay
 from proxy.route_metrics import RouteMetrics
 
 __all__ = [
@@ -21,7 +22,7 @@ __all__ = [
     "LOGGER",
     "METRICS",
     "ROUTE_METRICS",
-    "SOCKETS",
+    "SESSIONS",
     "TOKEN_SECRET",
     "Lifecycle",
     "LiveConfig",
@@ -53,7 +54,7 @@ CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", Metrics)
 LOGGER = web.AppKey("logger", structlog.typing.FilteringBoundLogger)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
-SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
+SESSIONS = web.AppKey("sessions", set[Relay])  # live sessions (for drain and shutdown)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 TOKEN_SECRET = web.AppKey("token_secret", bytes)  # signs ephemeral client tokens
 LIVE_CONFIG = web.AppKey("live_config", LiveConfig)  # reloadable rules (proxy.reload)

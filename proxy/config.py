@@ -300,7 +300,6 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
                 )
             ),
             uvloop=checks.get(srv, "server", "uvloop", bool),
-            websocket_compression=checks.get(srv, "server", "websocket_compression", bool),
             tls_cert=tls_cert,
             tls_key=tls_key,
             demo_page=checks.get(srv, "server", "demo_page", bool),

@@ -43,7 +43,6 @@ class ServerConfig:
     port: int
     max_message_bytes: int
     uvloop: bool = True
-    websocket_compression: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
     demo_page: bool = True

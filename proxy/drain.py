@@ -14,7 +14,7 @@ import asyncio
 import structlog
 from aiohttp import web
 
-from proxy.appkeys import LIFECYCLE, SOCKETS
+from proxy.appkeys import LIFECYCLE, SESSIONS
 
 __all__ = ["drain"]
 
@@ -26,7 +26,7 @@ async def drain(
     log: structlog.typing.FilteringBoundLogger,
 ) -> int:
     """Refuse new sessions and wait for live ones; return how many are still open."""
-    lifecycle, sockets = app[LIFECYCLE], app[SOCKETS]
+    lifecycle, sockets = app[LIFECYCLE], app[SESSIONS]
     lifecycle.draining = True
     log.info("draining", sessions=len(sockets), grace_s=grace)
     if sockets and grace > 0:

@@ -1,84 +1,57 @@
-"""Socket-level limits for the relay: bounded, never-blocking writes and the too-big message.
+"""The client's WebSocket until the relay owns it: aiohttp answers the upgrade, then hands over.
 
-aiohttp's `send_str` waits for the peer only once 64 KiB were written since its last wait, and
-then without a deadline, so a peer that stops reading would hang a pump forever. The relay
-instead makes writes never wait (`never_wait`) and, before each send, compares the bytes still
-queued in the socket's transport with `limits.max_queued_bytes` (`queued_bytes`): one integer
-read per frame, no task or queue hop. Memory per direction is therefore bounded by the cap plus
-one message.
+`ClientSocket` is the aiohttp `WebSocketResponse` for `/v1/realtime`. aiohttp validates the
+client's upgrade and writes the 101 (sub-protocol selection, no permessage-deflate); then
+`hand_over()` gives the raw transport to a `proxy.link.Link`, and from there aiohttp neither
+reads nor writes the socket: its `close()` becomes a no-op, so aiohttp's end-of-handler
+`write_eof()` does not try a closing handshake on a socket it no longer owns.
 
-`ClientSocket` is the client's `WebSocketResponse`: when aiohttp closes it with 1009 because a
-message is over `server.max_message_bytes`, it first sends the client an OpenAI `error` event.
-
-The helpers touch two private aiohttp attributes (`_writer`, `_writer._limit`) and degrade to
-aiohttp's own behaviour if they ever disappear.
+`transport_of` reaches the transport under an aiohttp WebSocket (tests use it to cut a
+connection); it touches one private aiohttp attribute and returns None if it disappears.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
 
 import aiohttp
 from aiohttp import WSCloseCode, web
 
-from proxy.errors import limit_error
+from proxy.link import Link, take_over
 
-__all__ = ["AnySocket", "ClientSocket", "close_within", "never_wait", "transport_of"]
-
-AnySocket = web.WebSocketResponse[bool] | aiohttp.ClientWebSocketResponse[bool]
+__all__ = ["ClientSocket", "transport_of"]
 
 
-def transport_of(ws: AnySocket) -> asyncio.Transport | None:
-    """The TCP transport under a prepared/connected WebSocket (None if aiohttp hides it)."""
+def transport_of(
+    ws: web.WebSocketResponse[bool] | aiohttp.ClientWebSocketResponse[bool],
+) -> asyncio.Transport | None:
+    """The TCP transport under a prepared/connected aiohttp WebSocket (None if hidden)."""
     writer = getattr(ws, "_writer", None)
     transport = getattr(writer, "transport", None)
     return transport if isinstance(transport, asyncio.Transport) else None
 
 
-def never_wait(ws: AnySocket) -> asyncio.Transport | None:
-    """Make `send_str` on `ws` never wait for the peer; return the transport to watch.
-
-    The caller must bound what is queued itself (compare `get_write_buffer_size()` with its cap
-    before each send).
-    """
-    writer = getattr(ws, "_writer", None)
-    if writer is not None and isinstance(getattr(writer, "_limit", None), int):
-        writer._limit = sys.maxsize
-    return transport_of(ws)
-
-
-async def close_within(ws: AnySocket, code: int, reason: str, patience: float) -> None:
-    """Close `ws` with `code`/`reason`; drop the connection if the peer does not answer in time.
-
-    A peer that stopped reading never acknowledges the Close frame (and its unread bytes keep
-    the socket alive after a plain close), so after `timeout` the transport is aborted.
-    """
-    transport = transport_of(ws)
-    try:
-        async with asyncio.timeout(patience):
-            await ws.close(code=code, message=reason.encode()[:123])
-    except TimeoutError:
-        pass
-    except (ConnectionError, aiohttp.ClientError):
-        pass
-    finally:
-        if transport is not None and (
-            not transport.is_closing() or transport.get_write_buffer_size()
-        ):
-            transport.abort()
-
-
 class ClientSocket(web.WebSocketResponse):
-    """The client's WebSocket: a message over the size limit gets an `error` event, then 1009."""
+    """The client's WebSocket response, handed over to a `Link` after `prepare()`."""
+
+    _handed_over = False
+
+    def hand_over(self, request: web.Request, link: Link) -> None:
+        """Give the upgraded connection to `link`.
+
+        Call right after `prepare()` returns, without awaiting in between: `prepare()` does
+        not yield after writing the 101, and a client sends no frame before it reads the 101
+        (RFC 6455 §4.1), so aiohttp has read nothing of the WebSocket stream yet.
+        """
+        transport = request.transport
+        assert transport is not None, "hand_over() needs a live connection"
+        self._handed_over = True
+        take_over(transport, link)
 
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
     ) -> bool:
-        """Close the socket; for aiohttp's own 1009 (no reason given), tell the client why first."""
-        if code == WSCloseCode.MESSAGE_TOO_BIG and not message and not self.closed:
-            with contextlib.suppress(ConnectionError):
-                await self.send_str(limit_error("message_too_big"))
-            message = message or b"message too big"
+        """Close the socket, unless a Link owns it now (then the Link closes it)."""
+        if self._handed_over:
+            return False
         return await super().close(code=code, message=message, drain=drain)

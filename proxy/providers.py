@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import aiohttp
-
 from proxy.config import OpenAIConfig
+from proxy.link import Link
 from proxy.upstream import UpstreamRefused, open_websocket
 
 __all__ = ["connect_openai", "openai_headers", "openai_key", "openai_url"]
@@ -43,7 +42,6 @@ def openai_headers(key: str, beta_header: str | None) -> dict[str, str]:
 
 
 async def connect_openai(
-    http: aiohttp.ClientSession,
     cfg: OpenAIConfig,
     *,
     model: str,
@@ -52,7 +50,7 @@ async def connect_openai(
     client_key: str | None,
     max_msg_size: int,
     heartbeat: float | None = None,
-) -> aiohttp.ClientWebSocketResponse[bool]:
+) -> Link:
     """Open the OpenAI WebSocket for one pass-through session.
 
     Raises:
@@ -63,7 +61,6 @@ async def connect_openai(
     if key is None:
         raise UpstreamRefused(None, "no OpenAI key (OPENAI_API_KEY)")
     return await open_websocket(
-        http,
         openai_url(cfg, model, intent),
         openai_headers(key, beta_header),
         connect_timeout=cfg.connect_timeout,

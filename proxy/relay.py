@@ -1,28 +1,27 @@
 """The I/O shell: the only code that holds both sockets of a session.
 
-`Relay.run()` reads like websockets' `data_received`: feed each frame to the `Translator`,
-execute the commands it returns. Two pumps run in one `TaskGroup`:
+Both sockets are `proxy.link.Link`s: the client's is taken over from aiohttp once its upgrade
+is answered, the upstream's comes from the dial (`proxy.dial`). Each frame is handled in the
+receiving transport's callback, synchronously, like websockets' `data_received`: feed it to
+the `Translator`, execute the commands it returns. A frame the core passes through unchanged
+(`Translator.client_passthrough` / `upstream_passthrough`: audio appends and deltas) is written
+to the other transport as the very bytes received (header and mask included): no decode, no
+encode, no copy, no task switch. `run()` itself only dials, starts the session and waits.
 
-- the client pump reads the client from the moment it is accepted; its first frame bound for
-  Inworld waits until the upstream is open (the client's socket buffers are the bounded buffer:
-  aiohttp stops reading from TCP when its queue fills);
-- the upstream pump dials Inworld, sends the proxy's initial `session.update`, then relays.
+Until the upstream is open, client messages wait in a list and the client's socket stops
+being read (its kernel buffers are the bounded buffer); they are handled in order once the
+proxy's initial `session.update` is sent.
 
-Hot path: both sockets are opened with `decode_text=False`, so TEXT frames arrive as the
-UTF-8 bytes received; a frame the core passes through unchanged (`Translator.client_passthrough`
-/ `upstream_passthrough`: audio appends and deltas) is written straight back out as a TEXT frame
-with `send_frame`: no decode, no encode, no command objects.
+Whichever side ends first ends the session, and each link still open is closed with the
+code the other side used (`proxy.errors.client_close_code`). No task outlives `run()`.
 
-Whichever side ends first ends the session: both pumps are cancelled, and each socket still
-open is closed with the code the other side used (`proxy.errors.client_close_code`). No task
-outlives `run()`.
-
-Limits (`LimitsConfig`; README "Limits and failure behaviour"): a third task, the watchdog,
-enforces the session-start deadline, the idle timeout and the maximum duration with a few
-timer wake-ups per period and no per-frame work beyond one counter; writes never block and are
-bounded per direction by `max_queued_bytes` (`proxy.flow`); a too-big message from either side
-ends in an `error` event and 1009; an upstream that vanishes (reset, missed heartbeat) ends in
-an `error` event and 1011. Closing a peer that does not answer is bounded by `close_timeout`.
+Limits (`LimitsConfig`; README "Limits and failure behaviour"): a watchdog task enforces the
+session-start deadline, the idle timeout and the maximum duration with a few timer wake-ups
+per period and no per-frame work beyond one counter; writes never block and are bounded per
+direction by `max_queued_bytes` (the transport's buffer is checked before each write); a
+too-big message from either side ends in an `error` event and 1009; an upstream that vanishes
+(reset, missed heartbeat) ends in an `error` event and 1011. Closing a peer that does not
+answer is bounded by `close_timeout`.
 """
 
 from __future__ import annotations
@@ -32,17 +31,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import aiohttp
 import orjson
 import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
 
 from proxy.commands import CloseClient, Command, ToClient, ToUpstream
 from proxy.config import LimitsConfig
 from proxy.errors import client_close_code, limit_error, upstream_refusal
-from proxy.flow import close_within, never_wait
+from proxy.link import LOST, Link
 from proxy.metrics import session_outcome
 from proxy.observe import DOWN, NULL_SINK, UP, SessionObserver
 from proxy.translate import Phase, Translator
@@ -51,11 +47,10 @@ from proxy.watchdog import watch
 
 __all__ = ["Dial", "Relay", "SessionEnd"]
 
-Dial = Callable[[], Awaitable[aiohttp.ClientWebSocketResponse[bool]]]
+Dial = Callable[[], Awaitable[Link]]
 
-_CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
-_REASON_MAX = 123  # RFC 6455: a close reason fits a 125-byte control frame
 _SAMPLE_MASK = 63  # time 1 message in 64 per direction for the overhead histogram
+_TOO_BIG = 1009
 
 
 @dataclass(slots=True)
@@ -85,32 +80,16 @@ def _utf8(text: str | bytes) -> bytes:
     return text.encode() if isinstance(text, str) else text
 
 
-def _close_of(msg: Any, close_code: int | None) -> tuple[int, str]:
-    """(code, reason) a peer ended with; 1006 when it vanished without a Close frame.
-
-    aiohttp reports a connection that ends without a Close frame as CLOSED with code 1000;
-    for the relay that is an abnormal end.
-
-    A protocol error aiohttp detected while reading (a message over `max_msg_size`: 1009)
-    carries its own code. `msg` is an aiohttp `WSMessage` (typed Any: its bytes-TEXT variant
-    is not exported).
-    """
-    if msg.type is WSMsgType.ERROR and isinstance(msg.data, aiohttp.WebSocketError):
-        return int(msg.data.code), ""
-    if msg.type is WSMsgType.CLOSE:
-        reason = msg.extra if isinstance(msg.extra, str) else ""
-        return int(msg.data), reason.encode()[:_REASON_MAX].decode(errors="ignore")
-    if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSED) or close_code is None:
-        return 1006, ""  # CLOSED: the connection ended without a Close frame
-    return close_code, ""
+def _ignore_binary(_: bytes) -> None:
+    """Inworld speaks TEXT only; a BINARY frame from it has no OpenAI meaning."""
 
 
 class Relay:
     """Relay one client connection to one upstream session.
 
     Args:
-        client: the accepted (prepared) client WebSocket.
-        dial: opens the upstream socket; raises `UpstreamRefused` on failure.
+        client: the client's link (taken over after the upgrade, not yet attached).
+        dial: opens the upstream link; raises `UpstreamRefused` on failure.
         translator: the session's sans-I/O core.
         log: a structlog logger bound to the session.
         observer: the session's metrics observer, fed every frame received (default: one
@@ -120,7 +99,7 @@ class Relay:
 
     def __init__(
         self,
-        client: web.WebSocketResponse[bool],
+        client: Link,
         dial: Dial,
         translator: Translator,
         log: structlog.typing.FilteringBoundLogger,
@@ -136,25 +115,24 @@ class Relay:
         self._dial = dial
         self._translator = translator
         self._log = log
-        self._upstream: aiohttp.ClientWebSocketResponse[bool] | None = None
+        self._upstream: Link | None = None  # set once open and started
         self._upstream_ready = asyncio.Event()
+        self._early: list[tuple[bytes, bytes | None] | bytes] = []  # client frames before then
         self._done = asyncio.Event()
         self._close_client: tuple[int, str] | None = None
         self._close_upstream: tuple[int, str] | None = None
         self._limits = limits = limits or LimitsConfig()
         self._max_queued = limits.max_queued_bytes
-        self._to_client = never_wait(client)
-        self._to_upstream: asyncio.Transport | None = None
         self._activity = 0  # frames either way, keep-alives excepted (read by the watchdog)
         self.end = SessionEnd()
 
     async def run(self) -> SessionEnd:
-        """Relay until either side ends; close both sockets; return how it ended."""
+        """Relay until either side ends; close both links; return how it ended."""
+        self._client.attach(self.from_client, self.from_client_binary, self.client_closed)
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = (
-                    tg.create_task(self._client_pump(), name="client-pump"),
-                    tg.create_task(self._upstream_pump(), name="upstream-pump"),
+                    tg.create_task(self._open_upstream(), name="upstream-open"),
                     tg.create_task(
                         watch(
                             self._limits,
@@ -170,14 +148,18 @@ class Relay:
                 for task in tasks:
                     task.cancel()
         except asyncio.CancelledError:
-            # aiohttp cancels the handler when the client's connection is lost (with
-            # handler_cancellation) and on shutdown: the client is gone, Inworld must know.
+            # aiohttp cancels the handler on shutdown: the client is gone, Inworld must know.
             self.end.reason = self.end.reason or "client connection lost"
             self._finish("client", upstream=(1011, "client connection lost"))
             raise
         finally:
-            await self._close_sockets()
+            await self._close_links()
         return self.end
+
+    def shut_down(self, code: int = 1001, reason: str = "proxy shutting down") -> None:
+        """End the session from outside (the proxy is stopping): both sides get `code`."""
+        self.end.reason = self.end.reason or reason
+        self._finish("proxy", client=(code, reason), upstream=(code, reason))
 
     def _finish(
         self,
@@ -186,180 +168,196 @@ class Relay:
         client: tuple[int, str] | None = None,
         upstream: tuple[int, str] | None = None,
     ) -> None:
-        """Record the first end of the session and what each socket should be closed with."""
+        """Record the first end of the session and what each link should be closed with."""
         if self._done.is_set():
             return
         self.end.ended_by = ended_by
         self._close_client = client
         self._close_upstream = upstream
         self._done.set()
+        self._client.detach()  # later messages are dropped; the closing handshake goes on
+        if self._upstream is not None:
+            self._upstream.detach()
 
-    # -- pumps ----------------------------------------------------------------------------
-
-    async def _client_pump(self) -> None:
-        client, translator, observer = self._client, self._translator, self._observer
-        passthrough, ready = translator.client_passthrough, self._upstream_ready
-        while True:
-            msg = await client.receive()
-            self._activity += 1
-            if msg.type is WSMsgType.TEXT:
-                self.end.frames_up += 1
-                data = msg.data
-                sampled = not self.end.frames_up & _SAMPLE_MASK
-                started = time.perf_counter() if sampled else 0.0
-                if (up := self._upstream) is not None and ready.is_set() and passthrough(data):
-                    queue = self._to_upstream  # hot path: an audio append, forwarded as is
-                    if queue is not None and queue.get_write_buffer_size() > self._max_queued:
-                        await self._slow_reader("upstream")
-                        return
-                    await up.send_frame(_utf8(data), WSMsgType.TEXT)
-                else:
-                    await self._execute(translator.from_client(data))
-                observer.from_client(translator.last_type, data, translator.last_event)
-                if self._debug:
-                    self._log_message(UP, translator.last_type, data)
-                if sampled and ready.is_set():
-                    observer.overhead(UP, time.perf_counter() - started)
-            elif msg.type is WSMsgType.BINARY:
-                await self._execute(translator.from_client_binary(msg.data))
-            elif msg.type is WSMsgType.CLOSING:  # closed by the proxy itself: shutting down
-                self.end.reason = "proxy shutting down"
-                self._finish("proxy", upstream=(1001, "proxy shutting down"))
-                return
-            elif msg.type in _CLOSED:
-                code, reason = _close_of(msg, client.close_code)
-                if code == WSCloseCode.MESSAGE_TOO_BIG:  # ClientSocket told the client why
-                    self.end.reason = "client message too big"
-                    self._finish("proxy", upstream=(1000, "client message too big"))
-                    return
-                if code == 1006:
-                    reason = "client connection lost"
-                self.end.client_code = code
-                self.end.reason = reason or "client closed"
-                self._finish("client", upstream=(client_close_code(code), reason))
-                return
-
-    async def _upstream_pump(self) -> None:
+    async def _open_upstream(self) -> None:
         try:
-            upstream = self._upstream = await self._dial()
+            upstream = await self._dial()
         except UpstreamRefused as exc:
             event, code, reason = upstream_refusal(exc.status, exc.detail)
             self.end.upstream_status = exc.status
             self.end.handshake_failed = True
             self.end.reason = f"upstream handshake failed: {exc.detail}"
-            await self._send_client_text(orjson.dumps(event))
+            self._client.send_text(orjson.dumps(event))
             self._finish("upstream", client=(code, reason))
             return
-        self._to_upstream = never_wait(upstream)
+        self._upstream = upstream
+        if self._done.is_set():
+            upstream.detach()
+            return
         for command in self._translator.start():  # before any client frame may go up
             assert isinstance(command, ToUpstream)
-            await upstream.send_frame(_utf8(command.text), WSMsgType.TEXT)
+            upstream.send_text(_utf8(command.text))
+        upstream.attach(self.from_upstream, _ignore_binary, self.upstream_closed)
         self._upstream_ready.set()
-        translator, observer = self._translator, self._observer
-        passthrough = translator.upstream_passthrough
-        while True:
-            msg = await upstream.receive()
-            if msg.type is WSMsgType.TEXT:
-                self.end.frames_down += 1
-                data = msg.data
-                sampled = not self.end.frames_down & _SAMPLE_MASK
-                started = time.perf_counter() if sampled else 0.0
-                if passthrough(data):
-                    await self._to_client_checked(data)  # hot path: audio/transcript delta
-                else:
-                    await self._execute(translator.from_upstream(data))
-                observer.from_upstream(translator.last_type, data, translator.last_event)
-                if self._debug:
-                    self._log_message(DOWN, translator.last_type, data)
-                if sampled:
-                    observer.overhead(DOWN, time.perf_counter() - started)
-            elif msg.type is WSMsgType.BINARY:
-                continue  # Inworld speaks TEXT only; a binary frame has no OpenAI meaning
-            elif msg.type in _CLOSED:
-                code, reason = _close_of(msg, upstream.close_code)
-                self.end.upstream_code = code
-                self.end.reason = reason or "upstream closed"
-                if code == WSCloseCode.MESSAGE_TOO_BIG and msg.type is WSMsgType.ERROR:
-                    self.end.reason = "upstream message too big"
-                    await self._send_client_text(limit_error("upstream_message_too_big"))
-                    self._finish("proxy", client=(code, "upstream message too big"))
-                    return
-                sent = client_close_code(code)
-                if code == 1006:
-                    reason = "upstream connection lost"
-                    await self._send_client_text(limit_error("upstream_connection_lost"))
-                self._finish("upstream", client=(sent, reason))
+        early, self._early = self._early, []
+        for frame in early:
+            if self._done.is_set():
                 return
+            if isinstance(frame, tuple):
+                self.from_client(*frame)
+            else:
+                self.from_client_binary(frame)
+        self._client.resume_reading()
+
+    # -- client -> upstream ---------------------------------------------------------------
+
+    def from_client(self, data: bytes, raw: bytes | None) -> None:
+        """One TEXT message from the client (`raw`: its frame's bytes, if a single frame)."""
+        self._activity += 1
+        upstream = self._upstream
+        if upstream is None or not self._upstream_ready.is_set() or self._early:
+            self._early.append((data, raw))
+            self._client.pause_reading()
+            return
+        self.end.frames_up += 1
+        translator = self._translator
+        sampled = not self.end.frames_up & _SAMPLE_MASK
+        started = time.perf_counter() if sampled else 0.0
+        if translator.client_passthrough(data):  # hot path: an audio append, forwarded as is
+            if upstream.buffered() > self._max_queued:
+                self._slow_reader("upstream")
+                return
+            if raw is not None:
+                upstream.forward(raw)
+            else:
+                upstream.send_text(data)
+        else:
+            self._execute(translator.from_client(data))
+        self._observer.from_client(translator.last_type, data, translator.last_event)
+        if self._debug:
+            self._log_message(UP, translator.last_type, data)
+        if sampled:
+            self._observer.overhead(UP, time.perf_counter() - started)
+
+    def from_client_binary(self, data: bytes) -> None:
+        """One BINARY message from the client (refused by the core with an error event)."""
+        self._activity += 1
+        if self._upstream is None or not self._upstream_ready.is_set() or self._early:
+            self._early.append(data)
+            self._client.pause_reading()
+            return
+        self._execute(self._translator.from_client_binary(data))
+
+    def client_closed(self, code: int, reason: str, broken: bool) -> None:
+        """The client closed, vanished, or broke the protocol."""
+        if broken:
+            self.end.reason = reason if code != _TOO_BIG else "client message too big"
+            if code == _TOO_BIG:
+                self._client.send_text(_utf8(limit_error("message_too_big")))
+            self._finish("proxy", client=(code, reason), upstream=(1000, self.end.reason))
+            return
+        if code == LOST:
+            reason = "client connection lost"
+        self.end.client_code = code
+        self.end.reason = reason or "client closed"
+        self._finish("client", upstream=(client_close_code(code), reason))
+
+    # -- upstream -> client ---------------------------------------------------------------
+
+    def from_upstream(self, data: bytes, raw: bytes | None) -> None:
+        """One TEXT message from the upstream."""
+        self.end.frames_down += 1
+        translator = self._translator
+        sampled = not self.end.frames_down & _SAMPLE_MASK
+        started = time.perf_counter() if sampled else 0.0
+        if translator.upstream_passthrough(data):  # hot path: audio/transcript delta
+            if self._client_has_room():
+                if raw is not None:
+                    self._client.forward(raw)
+                else:
+                    self._client.send_text(data)
+        else:
+            self._execute(translator.from_upstream(data))
+        self._observer.from_upstream(translator.last_type, data, translator.last_event)
+        if self._debug:
+            self._log_message(DOWN, translator.last_type, data)
+        if sampled:
+            self._observer.overhead(DOWN, time.perf_counter() - started)
+
+    def upstream_closed(self, code: int, reason: str, broken: bool) -> None:
+        """The upstream closed, vanished, or broke the protocol."""
+        self.end.upstream_code = code
+        self.end.reason = reason or "upstream closed"
+        if broken and code == _TOO_BIG:
+            self.end.reason = "upstream message too big"
+            self._client.send_text(_utf8(limit_error("upstream_message_too_big")))
+            self._finish("proxy", client=(code, "upstream message too big"))
+            return
+        sent = client_close_code(code)
+        if code == LOST:
+            reason = "upstream connection lost"
+            self._client.send_text(_utf8(limit_error("upstream_connection_lost")))
+        self._finish("upstream", client=(sent, reason))
 
     # -- command execution -----------------------------------------------------------------
 
-    async def _execute(self, commands: Sequence[Command]) -> None:
+    def _execute(self, commands: Sequence[Command]) -> None:
         for command in commands:
             match command:
                 case ToUpstream(text):
-                    if not self._upstream_ready.is_set():
-                        await self._upstream_ready.wait()
-                    assert self._upstream is not None
-                    queue = self._to_upstream
-                    if queue is not None and queue.get_write_buffer_size() > self._max_queued:
-                        await self._slow_reader("upstream")
+                    upstream = self._upstream
+                    assert upstream is not None
+                    if upstream.buffered() > self._max_queued:
+                        self._slow_reader("upstream")
                         return
-                    await self._upstream.send_frame(_utf8(text), WSMsgType.TEXT)
+                    upstream.send_text(_utf8(text))
                 case ToClient(text):
-                    if not await self._to_client_checked(text):
+                    if not self._client_has_room():
                         return
+                    self._client.send_text(_utf8(text))
                 case CloseClient(code, reason):
                     self.end.reason = reason
                     self._finish("proxy", client=(code, reason), upstream=(1000, ""))
 
-    async def _to_client_checked(self, text: str | bytes) -> bool:
-        """Send to the client unless it is too far behind (then end the session: False)."""
-        queue = self._to_client
-        if queue is not None and queue.get_write_buffer_size() > self._max_queued:
-            await self._slow_reader("client")
+    def _client_has_room(self) -> bool:
+        """False (and the session ends) when the client is too far behind."""
+        if self._client.buffered() > self._max_queued:
+            self._slow_reader("client")
             return False
         self._activity += 1
-        await self._send_client_text(text)
         return True
 
-    def _log_message(self, direction: str, kind: str | None, text: str | bytes) -> None:
+    def _log_message(self, direction: str, kind: str | None, text: bytes) -> None:
         """DEBUG only: one line per message with its type and size, never its content."""
         self._log.debug(
             "message", direction=direction, event_type=kind and kind[:64], chars=len(text)
         )
 
-    async def _slow_reader(self, who: str) -> None:
+    def _slow_reader(self, who: str) -> None:
         """A peer reads slower than the other side sends: end the session with 1013."""
         if self._done.is_set():
             return
         self.end.reason = f"{who} reads too slowly (limits.max_queued_bytes)"
         self._log.warning("slow_reader", peer=who, max_queued_bytes=self._max_queued)
         if who == "upstream":
-            await self._send_client_text(limit_error("slow_reader"))
+            self._client.send_text(_utf8(limit_error("slow_reader")))
         self._finish("proxy", client=(1013, f"{who} reads too slowly"), upstream=(1000, ""))
 
     async def _expire(self, code: str, close_code: int, reason: str) -> None:
         self.end.reason = reason
         self._log.info("session_limit", limit=code)
-        await self._send_client_text(limit_error(code))
+        self._client.send_text(_utf8(limit_error(code)))
         self._finish("proxy", client=(close_code, reason), upstream=(1000, reason))
 
-    async def _send_client_text(self, text: str | bytes) -> None:
-        try:
-            await self._client.send_frame(_utf8(text), WSMsgType.TEXT)
-        except ConnectionError:
-            # The client is gone; its pump sees the close and ends the session.
-            self._log.debug("client_send_failed")
-
-    async def _close_sockets(self) -> None:
+    async def _close_links(self) -> None:
         client, upstream = self._client, self._upstream
         timeout = self._limits.close_timeout
         if upstream is not None:
             code, reason = self._close_upstream or (1000, "")
-            if not upstream.closed:
+            if upstream.ended is None:
                 self.end.upstream_code = self.end.upstream_code or code
-            await close_within(upstream, code, reason, timeout)
+            await upstream.close(code, reason, timeout)
         code, reason = self._close_client or (1000, "")
-        if not client.closed:
+        if client.ended is None:
             self.end.client_code = self.end.client_code or code
-        await close_within(client, code, reason, timeout)
+        await client.close(code, reason, timeout)

@@ -26,15 +26,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 import structlog
-from aiohttp import WSMsgType
 
 from proxy.commands import ToUpstream
 from proxy.config import Config, Rules
 from proxy.dialect import Dialect
 from proxy.event_types import model_labeler
+from proxy.frames import CLOSE, TEXT
+from proxy.link import LOST, Link
 from proxy.metrics import Metrics
 from proxy.observe import SessionObserver
 from proxy.passthrough import RoutedTranslator
@@ -162,14 +162,13 @@ class SessionRoute:
 
     async def dial(
         self,
-        http: aiohttp.ClientSession,
         translator: Translator,
         *,
         session_key: str,
         metrics: Metrics,
         route_metrics: RouteMetrics,
         log: structlog.typing.FilteringBoundLogger,
-    ) -> aiohttp.ClientWebSocketResponse[bool]:
+    ) -> Link:
         """Open the first candidate that accepts; point `translator` at it.
 
         Raises:
@@ -181,7 +180,7 @@ class SessionRoute:
             started = time.monotonic()
             self.session_key = session_key if index == 0 else new_session_key()
             try:
-                ws = await self._open(http, candidate, self.session_key)
+                ws = await self._open(candidate, self.session_key)
             except UpstreamRefused as exc:
                 if final:
                     raise
@@ -194,7 +193,7 @@ class SessionRoute:
             if not final and candidate.provider == "inworld":
                 problem = await self._setup_problem(ws, candidate, translator)
                 if problem is not None:
-                    await ws.close()
+                    await ws.close(1000, "", self.cfg.limits.close_timeout)
                     self._skip(route_metrics, log, "setup_error", problem)
                     continue
             return ws
@@ -207,15 +206,12 @@ class SessionRoute:
         if isinstance(translator, RoutedTranslator):
             translator.passthrough = candidate.provider == "openai"
 
-    async def _open(
-        self, http: aiohttp.ClientSession, candidate: Candidate, session_key: str
-    ) -> aiohttp.ClientWebSocketResponse[bool]:
+    async def _open(self, candidate: Candidate, session_key: str) -> Link:
         max_size = self.cfg.server.max_message_bytes
         heartbeat = self.cfg.limits.heartbeat_interval or None
         variant = candidate.variant
         if variant is not None and variant.provider == "openai":
             return await connect_openai(
-                http,
                 self.cfg.openai,
                 model=variant.model or self.name or "",
                 intent=self.client.intent,
@@ -225,7 +221,7 @@ class SessionRoute:
                 heartbeat=heartbeat,
             )
         return await connect(
-            http, self.cfg.upstream, session_key, max_msg_size=max_size, heartbeat=heartbeat
+            self.cfg.upstream, session_key, max_msg_size=max_size, heartbeat=heartbeat
         )
 
     def _skip(
@@ -241,7 +237,7 @@ class SessionRoute:
 
     async def _setup_problem(
         self,
-        ws: aiohttp.ClientWebSocketResponse[bool],
+        ws: Link,
         candidate: Candidate,
         translator: Translator,
     ) -> str | None:
@@ -259,23 +255,19 @@ class SessionRoute:
                 for command in probe.start():
                     if isinstance(command, ToUpstream):
                         text = command.text
-                        await ws.send_frame(
-                            text.encode() if isinstance(text, str) else text, WSMsgType.TEXT
-                        )
+                        ws.send_text(text.encode() if isinstance(text, str) else text)
                 while True:
-                    msg = await ws.receive()
-                    if msg.type is WSMsgType.TEXT:
-                        kind = sniff_type(msg.data)
+                    opcode, data = await ws.receive()
+                    if opcode == TEXT:
+                        kind = sniff_type(data)
                         if kind == "session.updated":
                             return None
                         if kind == "error":
-                            return _error_summary(msg.data)
-                    elif msg.type is not WSMsgType.BINARY:
-                        return f"upstream closed ({ws.close_code})"
+                            return _error_summary(data)
+                    elif opcode == CLOSE:
+                        return f"upstream closed ({ws.ended[0] if ws.ended else LOST})"
         except TimeoutError:
             return "no answer to the initial session.update"
-        except ConnectionError as exc:
-            return type(exc).__name__
 
     # -- accounting ----------------------------------------------------------------------------
 

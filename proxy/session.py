@@ -12,16 +12,16 @@ from __future__ import annotations
 import time
 import uuid
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.appkeys import HTTP, LIFECYCLE, LIVE_CONFIG, LOGGER, METRICS, ROUTE_METRICS, SOCKETS
+from proxy.appkeys import LIFECYCLE, LIVE_CONFIG, LOGGER, METRICS, ROUTE_METRICS, SESSIONS
 from proxy.auth import presented_credential
 from proxy.dialect import detect_dialect
 from proxy.errors import limit_error, upstream_refusal
 from proxy.flow import ClientSocket
 from proxy.guard import PRESET_SESSION
+from proxy.link import Link
 from proxy.metrics import Metrics
 from proxy.observe import SessionObserver
 from proxy.relay import Relay, SessionEnd
@@ -87,10 +87,8 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     client = ClientSocket(
         protocols=("realtime",),  # the only sub-protocol the proxy selects
         max_msg_size=cfg.server.max_message_bytes,
-        autoping=True,
-        heartbeat=cfg.limits.heartbeat_interval or None,
-        compress=cfg.server.websocket_compression,  # off: audio frames would be re-deflated
-        decode_text=False,  # the relay forwards TEXT frames as the bytes received
+        heartbeat=None,  # the link keeps the heartbeat once it owns the socket
+        compress=False,  # the relay forwards frames as received: no permessage-deflate
     )
     if not client.can_prepare(request).ok:
         return websocket_required()
@@ -104,14 +102,18 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     dialect = detect_dialect(request.headers.get("OpenAI-Beta"), offered)
     log = app[LOGGER].bind(session_id=session_id, inworld_session_key=session_key)
     await client.prepare(request)
-    if len(app[SOCKETS]) >= cfg.limits.max_sessions:  # no await between check and add
+    if len(app[SESSIONS]) >= cfg.limits.max_sessions:  # no await between check and add
         metrics.sessions_refused.labels("max_sessions").inc()
         log.warning("session_refused", reason="max_sessions", limit=cfg.limits.max_sessions)
         await client.send_str(limit_error("session_limit"))
         await client.close(code=1013, message=b"too many sessions")
         return client
-    app[SOCKETS].add(client)
-    lifecycle.idle.clear()
+    link = Link(
+        client_side=False,
+        max_size=cfg.server.max_message_bytes,
+        heartbeat=cfg.limits.heartbeat_interval or None,
+    )
+    client.hand_over(request, link)  # no await since prepare(): no frame was read by aiohttp
     preset = request.get(PRESET_SESSION)
     preset_model = preset.get("model") if preset else None
     route = SessionRoute(
@@ -141,9 +143,8 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     )
     metrics.session_started(observer)
 
-    async def dial() -> aiohttp.ClientWebSocketResponse[bool]:
+    async def dial() -> Link:
         return await route.dial(
-            app[HTTP],
             translator,
             session_key=session_key,
             metrics=metrics,
@@ -159,12 +160,15 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         subprotocol=client.ws_protocol,
         **route.log_fields(),
     )
-    relay = Relay(client, dial, translator, log, observer, limits=cfg.limits)
+    relay = Relay(link, dial, translator, log, observer, limits=cfg.limits)
+    app[SESSIONS].add(relay)
+    lifecycle.idle.clear()
     try:
         await relay.run()
     finally:  # also when the handler is cancelled: the accounting below never awaits
-        app[SOCKETS].discard(client)
-        if not app[SOCKETS]:
+        link.release()
+        app[SESSIONS].discard(relay)
+        if not app[SESSIONS]:
             lifecycle.idle.set()
         _account(metrics, observer, relay.end, dialect=dialect)
         route.account(route_metrics, observer, relay.end)

@@ -7,13 +7,12 @@ sub-protocols) is ever forwarded: the headers are built here from configuration 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from urllib.parse import urlencode
 
-import aiohttp
-
 from proxy.config import UpstreamConfig
+from proxy.dial import UpstreamRefused, open_upstream
+from proxy.link import Link, take_over
 
 __all__ = [
     "UpstreamRefused",
@@ -23,15 +22,6 @@ __all__ = [
     "session_headers",
     "session_url",
 ]
-
-
-class UpstreamRefused(Exception):
-    """The upstream handshake failed; `status` is the HTTP status, or None (network, timeout)."""
-
-    def __init__(self, status: int | None, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 def new_session_key() -> str:
@@ -50,58 +40,41 @@ def session_headers(credential: str | None) -> dict[str, str]:
 
 
 async def open_websocket(
-    http: aiohttp.ClientSession,
     url: str,
     headers: dict[str, str],
     *,
     connect_timeout: float,
     max_msg_size: int,
     heartbeat: float | None = None,
-) -> aiohttp.ClientWebSocketResponse[bool]:
-    """Open an upstream WebSocket (TLS verified), mapping every handshake failure.
+) -> Link:
+    """Open an upstream WebSocket (TLS verified) and hand its connection to a `Link`.
 
-    Shared by the Inworld dial below and the OpenAI pass-through provider.
+    Shared by the Inworld dial below and the OpenAI pass-through provider. The handshake is
+    the proxy's own (`proxy.dial`), so every byte after the 101 reaches the link.
 
     Raises:
         UpstreamRefused: the server answered the upgrade with an HTTP error, could not be
             reached, or did not finish the handshake within `connect_timeout` seconds.
     """
-    try:
-        async with asyncio.timeout(connect_timeout):
-            return await http.ws_connect(
-                url,
-                headers=headers,
-                max_msg_size=max_msg_size,
-                autoping=True,
-                heartbeat=heartbeat,
-                ssl=True,
-                decode_text=False,  # the relay forwards TEXT frames as the bytes received
-            )
-    except aiohttp.WSServerHandshakeError as exc:
-        raise UpstreamRefused(exc.status, f"HTTP {exc.status}") from None
-    except TimeoutError:
-        raise UpstreamRefused(None, f"no handshake within {connect_timeout:g} s") from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamRefused(None, type(exc).__name__) from None
-    except OSError as exc:
-        raise UpstreamRefused(None, exc.strerror or type(exc).__name__) from None
+    opened = await open_upstream(url, headers, connect_timeout=connect_timeout)
+    link = Link(client_side=True, max_size=max_msg_size, heartbeat=heartbeat)
+    take_over(opened.transport, link, opened.leftover)
+    return link
 
 
 async def connect(
-    http: aiohttp.ClientSession,
     cfg: UpstreamConfig,
     session_key: str,
     *,
     max_msg_size: int,
     heartbeat: float | None = None,
-) -> aiohttp.ClientWebSocketResponse[bool]:
+) -> Link:
     """Open the Inworld WebSocket for one session (bounded by `connect_timeout`).
 
     Raises:
         UpstreamRefused: see `open_websocket`.
     """
     return await open_websocket(
-        http,
         session_url(cfg.url, session_key),
         session_headers(cfg.credential),
         connect_timeout=cfg.connect_timeout,

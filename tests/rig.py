@@ -16,14 +16,14 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
 from proxy.app import create_app
-from proxy.appkeys import SOCKETS
+from proxy.appkeys import SESSIONS
 from proxy.config import Config, LimitsConfig
 from proxy.emulator import EMULATOR_FAULTS, EMULATOR_SESSIONS, FaultPlan, create_emulator_app
 from proxy.emulator import EmulatorSettings as Settings
 from tests.conftest import KEY, SECRET, proxy_config
 
 TIMEOUT = 10
-RELAY_TASKS = frozenset({"client-pump", "upstream-pump", "session-watchdog"})
+RELAY_TASKS = frozenset({"upstream-open", "session-watchdog"})
 TEST_LIMITS = LimitsConfig(
     heartbeat_interval=0.4,
     idle_timeout=0,
@@ -78,7 +78,7 @@ class Rig:
             records = self.emulator.app[EMULATOR_SESSIONS].values()
             return (
                 not tasks & RELAY_TASKS
-                and not self.proxy.app[SOCKETS]
+                and not self.proxy.app[SESSIONS]
                 and all(record.closed for record in records)
                 and open_sockets() <= sockets_before
             )
@@ -88,7 +88,7 @@ class Rig:
         except TimeoutError:
             tasks = {t.get_name() for t in asyncio.all_tasks()}
             raise AssertionError(
-                f"leak: tasks={tasks & RELAY_TASKS} sessions={len(self.proxy.app[SOCKETS])} "
+                f"leak: tasks={tasks & RELAY_TASKS} sessions={len(self.proxy.app[SESSIONS])} "
                 f"sockets={open_sockets()} (before: {sockets_before})"
             ) from None
         assert self.metric("inworld_proxy_sessions_active") == 0

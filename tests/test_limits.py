@@ -12,7 +12,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.appkeys import LIFECYCLE, SOCKETS
+from proxy.appkeys import LIFECYCLE, SESSIONS
 from proxy.auth import is_loopback_host
 from proxy.config import ConfigError, LimitsConfig, load
 from proxy.emulator import EMULATOR_SESSIONS, EmulatorSettings
@@ -170,7 +170,7 @@ async def test_slow_upstream_reader_gets_1013(aiohttp_server: Any, start_proxy: 
     assert [e["error"]["code"] for e in events] == ["slow_reader"]
     assert (code, reason) == (1013, "upstream reads too slowly")
     await eventually(lambda: not {t.get_name() for t in asyncio.all_tasks()} & RELAY_TASKS)
-    assert not proxy.app[SOCKETS]
+    assert not proxy.app[SESSIONS]
     deaf.release.set()
 
 

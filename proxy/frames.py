@@ -1,0 +1,200 @@
+"""Sans-I/O WebSocket framing (RFC 6455 §5): bytes in, frames out; frames in, bytes out.
+
+The relay's hot path. `FrameParser.feed()` cuts a byte stream into frames and keeps each
+frame's exact bytes (`Frame.raw`), so a frame the proxy does not change is forwarded as
+received, header, mask and all: a client's masked frame is a valid frame for the upstream
+(both travel client-to-server), and the upstream's unmasked frame is valid for the client.
+
+No extension is ever negotiated (the proxy offers and accepts none), so any RSV bit is a
+protocol error. Unmasking is injected (`Unmask`): the shell passes aiohttp's C routine, this
+module falls back to a pure-Python one (`unmask_py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+__all__ = [
+    "BINARY",
+    "CLOSE",
+    "CONTINUATION",
+    "PING",
+    "PONG",
+    "TEXT",
+    "Frame",
+    "FrameError",
+    "FrameParser",
+    "Unmask",
+    "close_payload",
+    "encode",
+    "parse_close",
+    "unmask_py",
+]
+
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+_KNOWN = frozenset((CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG))
+_CONTROL_MAX = 125
+_REASON_MAX = 123
+
+Unmask = Callable[[bytes, bytearray], None]
+"""(4-byte key, payload) -> None: XOR the payload with the key, in place."""
+
+
+class Frame(NamedTuple):
+    """One frame: its opcode, FIN bit, unmasked payload and exact bytes on the wire."""
+
+    opcode: int
+    fin: bool
+    payload: bytes
+    raw: bytes
+
+
+class FrameError(Exception):
+    """The peer broke the framing rules; close the connection with `code` (1002 or 1009)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def unmask_py(key: bytes, data: bytearray) -> None:
+    """Pure-Python `Unmask` (the shell normally injects aiohttp's C version)."""
+    n = len(data)
+    if not n:
+        return
+    stream = (key * (n // 4 + 1))[:n]
+    data[:] = (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(
+        n, "little"
+    )
+
+
+class FrameParser:
+    """Incremental frame parser for one direction of one connection.
+
+    Args:
+        masked: True on the server side (every frame from a client must be masked), False
+            on the client side (frames from a server must not be).
+        max_size: the largest frame payload accepted; a bigger one is a `FrameError(1009)`
+            raised as soon as its header arrives, before its payload is buffered.
+        unmask: the XOR routine for masked payloads.
+    """
+
+    __slots__ = ("_masked", "_max", "_need", "_pending", "_unmask")
+
+    def __init__(self, *, masked: bool, max_size: int, unmask: Unmask = unmask_py) -> None:
+        self._masked = masked
+        self._max = max_size
+        self._unmask = unmask
+        self._pending = bytearray()
+        self._need = 0  # bytes `_pending` must reach before parsing again
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """The frames completed by `data`, in order (bytes of an incomplete one are kept).
+
+        Raises:
+            FrameError: a frame breaks RFC 6455 or is over `max_size`; the parser is then
+                unusable (the connection must be closed).
+        """
+        if self._pending:
+            self._pending += data
+            if len(self._pending) < self._need:
+                return []
+            data = bytes(self._pending)
+            self._pending = bytearray()
+        frames: list[Frame] = []
+        pos, n = 0, len(data)
+        while n - pos >= 2:
+            second = data[pos + 1]
+            length = second & 0x7F
+            head = 2
+            if length == 126:
+                head = 4
+                if n - pos < head:
+                    self._need = head
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            elif length == 127:
+                head = 10
+                if n - pos < head:
+                    self._need = head
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            first = data[pos]
+            if first & 0x70 or first & 0x0F not in _KNOWN:
+                raise FrameError(1002, "reserved bits or opcode")
+            if bool(second & 0x80) is not self._masked:
+                raise FrameError(1002, "masked frame" if second & 0x80 else "unmasked frame")
+            opcode = first & 0x0F
+            if opcode >= CLOSE and (length > _CONTROL_MAX or not first & 0x80):
+                raise FrameError(1002, "fragmented or oversized control frame")
+            if length > self._max:
+                raise FrameError(1009, "message too big")
+            start = pos + head + (4 if self._masked else 0)
+            end = start + length
+            if end > n:
+                self._need = end - pos
+                break
+            if self._masked:
+                body = bytearray(memoryview(data)[start:end])
+                self._unmask(data[start - 4 : start], body)
+                payload = bytes(body)
+            else:
+                payload = data[start:end]
+            raw = data if pos == 0 and end == n else data[pos:end]
+            frames.append(Frame(opcode, bool(first & 0x80), payload, raw))
+            pos = end
+        else:
+            self._need = 2
+        if pos < n:
+            self._pending = bytearray(memoryview(data)[pos:])
+        return frames
+
+
+def _header(opcode: int, length: int, fin: bool, masked: bool) -> bytes:
+    first = (0x80 if fin else 0) | opcode
+    mask_bit = 0x80 if masked else 0
+    if length < 126:
+        return bytes((first, mask_bit | length))
+    if length < 1 << 16:
+        return bytes((first, mask_bit | 126)) + length.to_bytes(2, "big")
+    return bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
+
+
+def encode(
+    opcode: int, payload: bytes, *, key: bytes | None = None, unmask: Unmask = unmask_py
+) -> bytes:
+    """One complete (FIN) frame; masked with `key` (4 bytes) when given (client side)."""
+    if key is None:
+        return _header(opcode, len(payload), True, False) + payload
+    body = bytearray(payload)
+    unmask(key, body)  # XOR is its own inverse: the same routine masks
+    return _header(opcode, len(payload), True, True) + key + body
+
+
+def close_payload(code: int, reason: str) -> bytes:
+    """A Close frame's payload: the code, then the reason cut to fit 125 bytes (UTF-8 safe)."""
+    if code in (1005, 1006, 1015):  # reserved: never sent on the wire
+        return b""
+    return code.to_bytes(2, "big") + reason.encode()[:_REASON_MAX].decode(errors="ignore").encode()
+
+
+def parse_close(payload: bytes) -> tuple[int, str]:
+    """(code, reason) of a received Close frame; 1005 when it carries no code.
+
+    Raises:
+        FrameError: a one-byte payload, a code no endpoint may send, or a reason that is not
+            UTF-8 (1002 / 1007).
+    """
+    if not payload:
+        return 1005, ""
+    if len(payload) == 1:
+        raise FrameError(1002, "close frame with a one-byte payload")
+    code = int.from_bytes(payload[:2], "big")
+    if code < 1000 or 1004 <= code <= 1006 or 1015 <= code < 3000 or code >= 5000:
+        raise FrameError(1002, "invalid close code")
+    try:
+        return code, payload[2:].decode()
+    except UnicodeDecodeError:
+        raise FrameError(1007, "close reason is not UTF-8") from None

@@ -1,0 +1,356 @@
+"""One WebSocket connection owned by the proxy once its handshake is done: the relay's socket.
+
+aiohttp does the HTTP part (the client's upgrade; `proxy.dial` does the upstream's), then
+`take_over()` moves the raw transport to a `Link`. From there every frame is handled in the
+transport's `data_received` callback: parsed by `proxy.frames`, handed to the relay's
+callbacks synchronously, and, when the relay forwards it unchanged, written to the other
+transport as the exact bytes received. No task switch, queue or message object per frame.
+
+A Link also answers pings, keeps a heartbeat (a ping after `heartbeat` seconds of silence;
+nothing heard within half that again is a lost connection), reassembles fragmented messages,
+enforces `max_size`, and runs the closing handshake (`close()`, bounded by a timeout).
+
+Before the relay attaches its handler, messages wait in an inbox that `receive()` reads (the
+router's setup probe uses it); `attach()` replays them in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+from typing import cast
+
+from proxy.frames import (
+    CLOSE,
+    CONTINUATION,
+    PING,
+    PONG,
+    TEXT,
+    FrameError,
+    FrameParser,
+    Unmask,
+    close_payload,
+    encode,
+    parse_close,
+    unmask_py,
+)
+
+try:  # aiohttp's C XOR (a private module: fall back to the pure-Python one if it moves)
+    from aiohttp._websocket.helpers import websocket_mask as _c_unmask
+
+    UNMASK: Unmask = _c_unmask
+except ImportError:  # pragma: no cover
+    UNMASK = unmask_py
+
+__all__ = ["LOST", "Link", "OnBinary", "OnClosed", "OnMessage", "take_over"]
+
+LOST = 1006  # the connection ended without a Close frame
+
+
+OnMessage = Callable[[bytes, "bytes | None"], None]
+"""A TEXT message: (payload, its single frame's exact bytes, or None if reassembled)."""
+OnBinary = Callable[[bytes], None]
+"""A BINARY message."""
+OnClosed = Callable[[int, str, bool], None]
+"""(code, reason, broken): the peer closed (`code` from its Close frame, 1006 if it
+vanished), or, with `broken`, this side found the peer breaking the protocol (1002/1007/
+1009). Called once, and not for the peer's answer to a close this side started."""
+
+
+class Link(asyncio.Protocol):
+    """One WebSocket connection after its handshake.
+
+    Args:
+        client_side: this end is the WebSocket client (the upstream link): outgoing frames
+            are masked and incoming ones must not be.
+        max_size: the largest message accepted (bigger: `closed(..., 1009, broken=True)`).
+        heartbeat: seconds of silence before a ping; None: no heartbeat.
+    """
+
+    def __init__(self, *, client_side: bool, max_size: int, heartbeat: float | None) -> None:
+        self._client_side = client_side
+        self._max = max_size
+        self._heartbeat = heartbeat
+        self._parser = FrameParser(masked=not client_side, max_size=max_size, unmask=UNMASK)
+        self._transport: asyncio.Transport | None = None
+        self._on_message: OnMessage | None = None
+        self._on_binary: OnBinary = _ignore
+        self._on_closed: OnClosed = _ignore_close
+        self._inbox: list[tuple[int, bytes, bytes | None]] = []
+        self._inbox_waiter: asyncio.Future[None] | None = None
+        self._parts: list[bytes] = []
+        self._parts_opcode = 0
+        self._parts_size = 0
+        self._heard = True  # something arrived since the last heartbeat tick
+        self._timer: asyncio.TimerHandle | None = None
+        self._lost: asyncio.Future[None] | None = None
+        self._inner: asyncio.BaseProtocol | None = None  # aiohttp's protocol, told on release
+        self._released = False
+        self._lost_exc: Exception | None = None
+        self.close_sent: int | None = None  # the code this side sent
+        self.close_received: tuple[int, str] | None = None  # the peer's Close frame
+        self.ended: tuple[int, str] | None = None  # what `closed()` reported (or would have)
+        self._broken = False
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        loop = asyncio.get_running_loop()
+        self._lost = loop.create_future()
+        if self._heartbeat:
+            self._timer = loop.call_later(self._heartbeat, self._tick)
+
+    def data_received(self, data: bytes) -> None:
+        self._heard = True
+        if self.ended is not None:
+            return  # closed, broken or lost: nothing more is read
+        try:
+            frames = self._parser.feed(data)
+        except FrameError as exc:
+            self._end(exc.code, exc.reason, broken=True)
+            return
+        for opcode, fin, payload, raw in frames:
+            if opcode == TEXT and fin and not self._parts:
+                if (on_message := self._on_message) is not None:
+                    on_message(payload, raw)
+                else:
+                    self._deliver(TEXT, payload, raw)
+            elif opcode >= CLOSE:
+                if not self._control(opcode, payload):
+                    return
+            elif not self._fragment(opcode, fin, payload):
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+        self._end(LOST, "", broken=False)
+        self._lost_exc = exc
+        if self._released and self._inner is not None:
+            self._inner.connection_lost(exc)
+            self._inner = None
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def _control(self, opcode: int, payload: bytes) -> bool:
+        """Handle a control frame; False once the link stops reading."""
+        if opcode == PING:
+            self._write(encode(PONG, payload, key=self._key(), unmask=UNMASK))
+        elif opcode == CLOSE:
+            try:
+                code, reason = parse_close(payload)
+            except FrameError as exc:
+                self._end(exc.code, exc.reason, broken=True)
+                return False
+            self.close_received = (code, reason)
+            if self.close_sent is not None and self._transport is not None:
+                self._transport.close()  # our close, answered: the handshake is complete
+            self._end(code, reason, broken=False)
+            return False
+        return True  # PONG: hearing it was the point
+
+    def _fragment(self, opcode: int, fin: bool, payload: bytes) -> bool:
+        """Collect a fragmented message; False once the link stops reading."""
+        if (opcode == CONTINUATION) is not bool(self._parts):
+            self._end(1002, "unexpected continuation frame", broken=True)
+            return False
+        if opcode != CONTINUATION:
+            self._parts_opcode = opcode
+        self._parts.append(payload)
+        self._parts_size += len(payload)
+        if self._parts_size > self._max:
+            self._end(1009, "message too big", broken=True)
+            return False
+        if fin:
+            message = b"".join(self._parts)
+            self._parts, self._parts_size = [], 0
+            self._deliver(self._parts_opcode, message, None)
+        return True
+
+    def _deliver(self, opcode: int, payload: bytes, raw: bytes | None) -> None:
+        if self._on_message is None:
+            self._inbox.append((opcode, payload, raw))
+            self._wake()
+        elif opcode == TEXT:
+            self._on_message(payload, raw)
+        else:
+            self._on_binary(payload)
+
+    def _end(self, code: int, reason: str, *, broken: bool) -> None:
+        if self.ended is not None:
+            return
+        self.ended = (code, reason)
+        self._broken = broken
+        if broken and self._transport is not None:
+            self._transport.pause_reading()
+        if self.close_sent is not None and not broken:
+            return  # the answer to our own close (or the loss after it): nothing to report
+        if self._on_message is not None:
+            self._on_closed(code, reason, broken)
+        else:
+            self._inbox.append((CLOSE, b"", None))
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._inbox_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _tick(self) -> None:
+        """Heartbeat: every `heartbeat` s; a quiet peer gets a ping and half that to answer."""
+        assert self._heartbeat is not None
+        assert self._transport is not None
+        if self.ended is not None or self.close_sent is not None:
+            return
+        loop = asyncio.get_running_loop()
+        if self._heard:
+            self._heard = False
+            self._timer = loop.call_later(self._heartbeat, self._tick)
+            return
+        self._write(encode(PING, b"", key=self._key(), unmask=UNMASK))
+        self._timer = loop.call_later(self._heartbeat / 2, self._check_pong)
+
+    def _check_pong(self) -> None:
+        assert self._heartbeat is not None
+        assert self._transport is not None
+        if self.ended is not None or self.close_sent is not None:
+            return
+        if self._heard:
+            self._heard = False
+            self._timer = asyncio.get_running_loop().call_later(self._heartbeat, self._tick)
+            return
+        transport = self._transport
+        self._end(LOST, "heartbeat missed", broken=False)
+        transport.abort()
+
+    # -- the owner's API ------------------------------------------------------------------
+
+    def attach(self, message: OnMessage, binary: OnBinary, closed: OnClosed) -> None:
+        """Hand every later event to these callbacks, after replaying the inbox in order."""
+        inbox, self._inbox = self._inbox, []
+        self._on_message, self._on_binary, self._on_closed = message, binary, closed
+        for opcode, payload, raw in inbox:
+            if opcode == CLOSE:
+                assert self.ended is not None
+                closed(*self.ended, self._broken)
+            elif opcode == TEXT:
+                message(payload, raw)
+            else:
+                binary(payload)
+
+    def detach(self) -> None:
+        """Drop every later message and end (the owner is closing the link)."""
+        self._inbox.clear()
+        self._on_message, self._on_binary, self._on_closed = _drop, _ignore, _ignore_close
+
+    async def receive(self) -> tuple[int, bytes]:
+        """The next message before `attach()`: (TEXT | BINARY, payload), or (CLOSE, b"")."""
+        while not self._inbox:
+            self._inbox_waiter = asyncio.get_running_loop().create_future()
+            await self._inbox_waiter
+        opcode, payload, _ = self._inbox.pop(0)
+        return opcode, payload
+
+    def send_text(self, payload: bytes) -> None:
+        """Write one TEXT frame (masked on the client side); dropped once closing."""
+        self._write(encode(TEXT, payload, key=self._key(), unmask=UNMASK))
+
+    def forward(self, raw: bytes) -> None:
+        """Write a frame received on the other link, as is (see `proxy.frames`)."""
+        self._write(raw)
+
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the kernel."""
+        transport = self._transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (the kernel buffers, then the peer waits)."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read again after `pause_reading()`."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    @property
+    def closed(self) -> bool:
+        """The connection is gone (or going)."""
+        return self._transport is None or self._transport.is_closing()
+
+    async def close(self, code: int, reason: str, patience: float) -> None:
+        """Send a Close frame (once) and wait, at most `patience` s, for the connection to end.
+
+        A peer that never answers (or stopped reading) has its connection aborted.
+        """
+        transport, lost = self._transport, self._lost
+        if transport is None or lost is None:
+            return
+        if self.close_sent is None and not lost.done():
+            self.close_sent = code
+            self._write(encode(CLOSE, close_payload(code, reason), key=self._key(), unmask=UNMASK))
+        if self.close_received is not None or self.ended is not None:
+            transport.close()  # handshake complete, or the peer is broken/gone
+        try:
+            async with asyncio.timeout(patience):
+                await asyncio.shield(lost)
+        except TimeoutError:
+            transport.abort()
+        if transport.get_write_buffer_size():
+            transport.abort()
+
+    def abort(self) -> None:
+        """Drop the connection now."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    def release(self) -> None:
+        """The owner is done: hand the end of the connection back to the original protocol
+        (aiohttp's, for the client link) so it can clean up after itself."""
+        self._released = True
+        if self._lost is not None and self._lost.done() and self._inner is not None:
+            inner, self._inner = self._inner, None
+            inner.connection_lost(self._lost_exc)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _key(self) -> bytes | None:
+        return os.urandom(4) if self._client_side else None
+
+    def _write(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            with contextlib.suppress(RuntimeError):  # uvloop: closed under our feet
+                transport.write(data)
+
+
+def _ignore(_: bytes) -> None:
+    return None
+
+
+def _drop(_payload: bytes, _raw: bytes | None) -> None:
+    return None
+
+
+def _ignore_close(_code: int, _reason: str, _broken: bool) -> None:
+    return None
+
+
+def take_over(transport: asyncio.Transport, link: Link, leftover: bytes = b"") -> None:
+    """Make `link` the protocol of `transport` (opened and upgraded by someone else).
+
+    `leftover`: bytes already received after the handshake. Must be called without awaiting
+    between the handshake's end and this call; reading is resumed here.
+    """
+    link._inner = transport.get_protocol()
+    transport.set_protocol(link)
+    link.connection_made(transport)
+    if leftover:
+        link.data_received(leftover)
+    transport.resume_reading()
