@@ -204,7 +204,7 @@ class EmulatorSession:
         audio = event.get("audio")
         try:
             pcm = base64.b64decode(audio if isinstance(audio, str) else "?", validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):  # ValueError: non-ASCII text
             message = "Invalid 'audio': expected base64-encoded PCM16 audio."
             raise RequestError(message, code="invalid_value", param="audio") from None
         turn = self._turn_detection()
