@@ -90,6 +90,32 @@ class FrameParser:
         self._pending = bytearray()
         self._need = 0  # bytes `_pending` must reach before parsing again
 
+    def single_text(self, data: bytes) -> bytes | None:
+        """The payload if `data` is exactly one whole, unfragmented TEXT frame and nothing is
+        pending, else None (then call `feed`, which also reports errors).
+
+        The hot path's shortcut: audio frames arrive one per read; no `Frame` or list is built.
+        """
+        if self._pending or len(data) < 2 or data[0] != 0x81:
+            return None
+        second = data[1]
+        length = second & 0x7F
+        start = 2
+        if length == 126:
+            start, length = 4, data[2] << 8 | data[3]
+        elif length == 127:
+            return None
+        if not second & 0x80:
+            if self._masked or start + length != len(data) or length > self._max:
+                return None
+            return data[start:]
+        start += 4
+        if not self._masked or start + length != len(data) or length > self._max:
+            return None
+        body = bytearray(memoryview(data)[start:])
+        self._unmask(data[start - 4 : start], body)
+        return bytes(body)
+
     def feed(self, data: bytes) -> list[Frame]:
         """The frames completed by `data`, in order (bytes of an incomplete one are kept).
 

@@ -17,7 +17,6 @@ router's setup probe uses it); `attach()` replays them in order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Callable
 from typing import cast
@@ -107,6 +106,12 @@ class Link(asyncio.Protocol):
         self._heard = True
         if self.ended is not None:
             return  # closed, broken or lost: nothing more is read
+        on_message = self._on_message
+        if on_message is not None and not self._parts:
+            payload = self._parser.single_text(data)
+            if payload is not None:
+                on_message(payload, data)
+                return
         try:
             frames = self._parser.feed(data)
         except FrameError as exc:
@@ -326,8 +331,10 @@ class Link(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         transport = self._transport
         if transport is not None and not transport.is_closing():
-            with contextlib.suppress(RuntimeError):  # uvloop: closed under our feet
+            try:  # noqa: SIM105 (contextlib.suppress costs a call per frame)
                 transport.write(data)
+            except RuntimeError:  # uvloop: closed under our feet
+                pass
 
 
 def _ignore(_: bytes) -> None:

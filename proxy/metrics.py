@@ -85,6 +85,7 @@ class _Totals:
     rewrites: dict[_Key, float] = field(default_factory=dict)
 
     def add(self, obs: SessionObserver) -> None:
+        obs.settle()
         for direction, counts in obs.messages.items():
             for kind, n in counts.items():
                 _inc(self.messages, (direction, kind), n)

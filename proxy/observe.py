@@ -127,6 +127,9 @@ class SessionObserver:
         self.turns = 0
         self.responses = 0
         self._rate_in = self._rate_out = PCM16_24K
+        # The relay's audio fast path only bumps these; `settle()` folds them in above.
+        self._appends = self._append_bytes = self._append_audio = 0
+        self._deltas = self._delta_bytes = self._delta_audio = 0
         self._turn_mark: float | None = None
         self._response: _Response | None = None
 
@@ -148,6 +151,44 @@ class SessionObserver:
                 self._turn_mark = self._clock()
             elif label == "response.cancel" and self._response is not None:
                 self._response.cancel_requested = True
+
+    def append_from_client(self, text: bytes) -> None:
+        """An audio append the relay forwarded on its hot path (`from_client`, cheaper: three
+        integer additions; `settle()` before reading the tallies)."""
+        self._appends += 1
+        self._append_bytes += len(text)
+        self._append_audio += b64_decoded_size(text, "audio")
+
+    def delta_from_upstream(self, text: bytes) -> None:
+        """An audio delta the relay forwarded on its hot path (`from_upstream`, cheaper)."""
+        self._deltas += 1
+        self._delta_bytes += len(text)
+        self._delta_audio += b64_decoded_size(text, "delta")
+        response = self._response
+        if response is not None and not response.audio_seen:
+            self._first_audio(response)
+
+    def settle(self) -> None:
+        """Fold the hot-path tallies into `messages`, `bytes` and `audio_seconds` (readers of
+        those call this first; so does a change of audio format)."""
+        for direction, kind, n, size, audio, rate in (
+            (UP, _APPEND, self._appends, self._append_bytes, self._append_audio, self._rate_in),
+            (
+                DOWN,
+                _AUDIO_DELTA,
+                self._deltas,
+                self._delta_bytes,
+                self._delta_audio,
+                self._rate_out,
+            ),
+        ):
+            if n:
+                counts, sizes = self.messages[direction], self.bytes[direction]
+                counts[kind] = counts.get(kind, 0) + n
+                sizes[kind] = sizes.get(kind, 0) + size
+                self.audio_seconds[direction] += audio / rate
+        self._appends = self._append_bytes = self._append_audio = 0
+        self._deltas = self._delta_bytes = self._delta_audio = 0
 
     def from_upstream(
         self, kind: str | None, text: str | bytes, event: dict[str, Any] | None
@@ -275,6 +316,7 @@ class SessionObserver:
             self.model = self._model_label(model)
         rate_in = bytes_per_second(_get(session, "audio", "input", "format"))
         rate_out = bytes_per_second(_get(session, "audio", "output", "format"))
+        self.settle()  # audio so far counts at the old rates
         self._rate_in = rate_in or self._rate_in
         self._rate_out = rate_out or self._rate_out
 

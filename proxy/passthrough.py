@@ -21,7 +21,7 @@ import orjson
 from proxy.commands import Command, ToClient, ToUpstream
 from proxy.errors import new_event_id
 from proxy.sniff import sniff_type
-from proxy.translate import Translator
+from proxy.translate import UPSTREAM_HOT, Translator
 
 __all__ = ["RoutedTranslator"]
 
@@ -76,6 +76,11 @@ class RoutedTranslator(Translator):
             return super().upstream_passthrough(text)
         self._observe(text)
         return True
+
+    @property
+    def upstream_hot(self) -> tuple[bytes, ...]:
+        """In pass-through mode audio deltas always pass unchanged."""
+        return UPSTREAM_HOT if self.passthrough else super().upstream_hot
 
     def from_client(self, text: str | bytes) -> Sequence[Command]:
         """Translated, or forwarded unchanged (parsed only for metrics)."""

@@ -115,7 +115,9 @@ class Relay:
         self._dial = dial
         self._translator = translator
         self._log = log
-        self._upstream: Link | None = None  # set once open and started
+        self._upstream: Link | None = None  # set once open
+        self._ready: Link | None = None  # the upstream, once started: client frames may go up
+        self._client_hot = translator.client_hot
         self._upstream_ready = asyncio.Event()
         self._early: list[tuple[bytes, bytes | None] | bytes] = []  # client frames before then
         self._done = asyncio.Event()
@@ -198,6 +200,7 @@ class Relay:
             assert isinstance(command, ToUpstream)
             upstream.send_text(_utf8(command.text))
         upstream.attach(self.from_upstream, _ignore_binary, self.upstream_closed)
+        self._ready = upstream
         self._upstream_ready.set()
         early, self._early = self._early, []
         for frame in early:
@@ -214,23 +217,31 @@ class Relay:
     def from_client(self, data: bytes, raw: bytes | None) -> None:
         """One TEXT message from the client (`raw`: its frame's bytes, if a single frame)."""
         self._activity += 1
-        upstream = self._upstream
-        if upstream is None or not self._upstream_ready.is_set() or self._early:
+        upstream = self._ready
+        if upstream is None or self._early:
             self._early.append((data, raw))
             self._client.pause_reading()
             return
         self.end.frames_up += 1
-        translator = self._translator
         sampled = not self.end.frames_up & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
-        if translator.client_passthrough(data):  # hot path: an audio append, forwarded as is
+        if data.startswith(self._client_hot):  # hottest path: an audio append, as received
             if upstream.buffered() > self._max_queued:
                 self._slow_reader("upstream")
                 return
-            if raw is not None:
-                upstream.forward(raw)
-            else:
-                upstream.send_text(data)
+            upstream.forward(raw) if raw is not None else upstream.send_text(data)
+            self._observer.append_from_client(data)
+            if self._debug:
+                self._log_message(UP, "input_audio_buffer.append", data)
+            if sampled:
+                self._observer.overhead(UP, time.perf_counter() - started)
+            return
+        translator = self._translator
+        if translator.client_passthrough(data):  # hot path: forwarded as received
+            if upstream.buffered() > self._max_queued:
+                self._slow_reader("upstream")
+                return
+            upstream.forward(raw) if raw is not None else upstream.send_text(data)
         else:
             self._execute(translator.from_client(data))
         self._observer.from_client(translator.last_type, data, translator.last_event)
@@ -242,7 +253,7 @@ class Relay:
     def from_client_binary(self, data: bytes) -> None:
         """One BINARY message from the client (refused by the core with an error event)."""
         self._activity += 1
-        if self._upstream is None or not self._upstream_ready.is_set() or self._early:
+        if self._ready is None or self._early:
             self._early.append(data)
             self._client.pause_reading()
             return
@@ -270,12 +281,19 @@ class Relay:
         translator = self._translator
         sampled = not self.end.frames_down & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
-        if translator.upstream_passthrough(data):  # hot path: audio/transcript delta
+        client = self._client
+        if data.startswith(translator.upstream_hot):  # hottest path: an audio delta, as received
             if self._client_has_room():
-                if raw is not None:
-                    self._client.forward(raw)
-                else:
-                    self._client.send_text(data)
+                client.forward(raw) if raw is not None else client.send_text(data)
+            self._observer.delta_from_upstream(data)
+            if self._debug:
+                self._log_message(DOWN, "response.output_audio.delta", data)
+            if sampled:
+                self._observer.overhead(DOWN, time.perf_counter() - started)
+            return
+        if translator.upstream_passthrough(data):  # hot path: transcript/text deltas
+            if self._client_has_room():
+                client.forward(raw) if raw is not None else client.send_text(data)
         else:
             self._execute(translator.from_upstream(data))
         self._observer.from_upstream(translator.last_type, data, translator.last_event)
@@ -305,7 +323,7 @@ class Relay:
         for command in commands:
             match command:
                 case ToUpstream(text):
-                    upstream = self._upstream
+                    upstream = self._ready
                     assert upstream is not None
                     if upstream.buffered() > self._max_queued:
                         self._slow_reader("upstream")

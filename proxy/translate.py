@@ -54,7 +54,14 @@ from proxy.rewrite import (
 from proxy.sniff import sniff_type
 from proxy.validate import check_session_types
 
-__all__ = ["INWORLD_ONLY_EVENTS", "LEGACY_EVENT_NAMES", "Phase", "Translator"]
+__all__ = [
+    "CLIENT_HOT",
+    "INWORLD_ONLY_EVENTS",
+    "LEGACY_EVENT_NAMES",
+    "UPSTREAM_HOT",
+    "Phase",
+    "Translator",
+]
 
 # Client events forwarded byte-for-byte when sniffed (no rule ever changes them).
 _CLIENT_FAST = frozenset({"input_audio_buffer.append"})
@@ -67,6 +74,11 @@ _UPSTREAM_FAST = frozenset(
         "conversation.item.input_audio_transcription.delta",
     }
 )
+
+# The hottest frames, recognised by their first bytes alone (compact and Python-style JSON;
+# the type's closing quote is part of the prefix, so no longer type can match).
+CLIENT_HOT = (b'{"type":"input_audio_buffer.append"', b'{"type": "input_audio_buffer.append"')
+UPSTREAM_HOT = (b'{"type":"response.output_audio.delta"', b'{"type": "response.output_audio.delta"')
 
 # Beta-style names Inworld has emitted (`inworld-realtime.md` §3.2, §3.3 #5) -> GA names.
 LEGACY_EVENT_NAMES: dict[str, str] = {
@@ -183,6 +195,18 @@ class Translator:
         self.last_type = kind = sniff_type(text)
         self.last_event = None
         return kind in _UPSTREAM_FAST and self.phase is Phase.OPEN and self.dialect == "ga"
+
+    @property
+    def client_hot(self) -> tuple[bytes, ...]:
+        """Client frames that start with one of these are audio appends that pass unchanged
+        (a cheaper `client_passthrough` for the relay; the observer is told the type)."""
+        return CLIENT_HOT
+
+    @property
+    def upstream_hot(self) -> tuple[bytes, ...]:
+        """Inworld frames that start with one of these are audio deltas that pass unchanged
+        right now (none before the session is open, or for beta clients)."""
+        return UPSTREAM_HOT if self.phase is Phase.OPEN and self.dialect == "ga" else ()
 
     def from_client(self, text: str | bytes) -> Sequence[Command]:
         """Translate one TEXT frame from the client."""
