@@ -265,9 +265,20 @@ class Link(asyncio.Protocol):
         """Write one TEXT frame (masked on the client side); dropped once closing."""
         self._write(encode(TEXT, payload, key=self._key(), unmask=UNMASK))
 
-    def forward(self, raw: bytes) -> None:
-        """Write a frame received on the other link, as is (see `proxy.frames`)."""
-        self._write(raw)
+    def forward(self, raw: bytes, limit: int) -> bool:
+        """Write a frame received on the other link, as is (see `proxy.frames`), unless more
+        than `limit` bytes are still queued: then write nothing and return False (the peer
+        reads too slowly). Dropped once closing. One call: this is the hot path."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return True
+        if transport.get_write_buffer_size() > limit:
+            return False
+        try:  # noqa: SIM105 (contextlib.suppress costs a call per frame)
+            transport.write(raw)
+        except RuntimeError:  # uvloop: closed under our feet
+            pass
+        return True
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the kernel."""

@@ -225,11 +225,10 @@ class Relay:
         self.end.frames_up += 1
         sampled = not self.end.frames_up & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
-        if data.startswith(self._client_hot):  # hottest path: an audio append, as received
-            if upstream.buffered() > self._max_queued:
+        if data.startswith(self._client_hot) and raw is not None:  # hottest: an audio append
+            if not upstream.forward(raw, self._max_queued):
                 self._slow_reader("upstream")
                 return
-            upstream.forward(raw) if raw is not None else upstream.send_text(data)
             self._observer.append_from_client(data)
             if self._debug:
                 self._log_message(UP, "input_audio_buffer.append", data)
@@ -241,7 +240,7 @@ class Relay:
             if upstream.buffered() > self._max_queued:
                 self._slow_reader("upstream")
                 return
-            upstream.forward(raw) if raw is not None else upstream.send_text(data)
+            upstream.send_text(data) if raw is None else upstream.forward(raw, self._max_queued)
         else:
             self._execute(translator.from_client(data))
         self._observer.from_client(translator.last_type, data, translator.last_event)
@@ -282,9 +281,11 @@ class Relay:
         sampled = not self.end.frames_down & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
         client = self._client
-        if data.startswith(translator.upstream_hot):  # hottest path: an audio delta, as received
-            if self._client_has_room():
-                client.forward(raw) if raw is not None else client.send_text(data)
+        if data.startswith(translator.upstream_hot) and raw is not None:  # hottest: audio delta
+            if not client.forward(raw, self._max_queued):
+                self._slow_reader("client")
+                return
+            self._activity += 1
             self._observer.delta_from_upstream(data)
             if self._debug:
                 self._log_message(DOWN, "response.output_audio.delta", data)
@@ -293,7 +294,7 @@ class Relay:
             return
         if translator.upstream_passthrough(data):  # hot path: transcript/text deltas
             if self._client_has_room():
-                client.forward(raw) if raw is not None else client.send_text(data)
+                client.send_text(data) if raw is None else client.forward(raw, self._max_queued)
         else:
             self._execute(translator.from_upstream(data))
         self._observer.from_upstream(translator.last_type, data, translator.last_event)
