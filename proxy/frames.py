@@ -51,12 +51,17 @@ class Frame(NamedTuple):
 
 
 class FrameError(Exception):
-    """The peer broke the framing rules; close the connection with `code` (1002 or 1009)."""
+    """The peer broke the framing rules; close the connection with `code` (1002 or 1009).
+
+    `frames`: the good frames completed in the same `feed()` before the bad one (deliver them
+    first: what arrives before a protocol error must not depend on TCP segmentation).
+    """
 
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.frames: list[Frame] = []
 
 
 def unmask_py(key: bytes, data: bytearray) -> None:
@@ -130,6 +135,17 @@ class FrameParser:
             data = bytes(self._pending)
             self._pending = bytearray()
         frames: list[Frame] = []
+        try:
+            pos = self._parse(data, frames)
+        except FrameError as exc:
+            exc.frames = frames
+            raise
+        if pos < len(data):
+            self._pending = bytearray(memoryview(data)[pos:])
+        return frames
+
+    def _parse(self, data: bytes, frames: list[Frame]) -> int:
+        """Append the whole frames at the start of `data` to `frames`; return where they end."""
         pos, n = 0, len(data)
         while n - pos >= 2:
             second = data[pos + 1]
@@ -173,9 +189,7 @@ class FrameParser:
             pos = end
         else:
             self._need = 2
-        if pos < n:
-            self._pending = bytearray(memoryview(data)[pos:])
-        return frames
+        return pos
 
 
 def _header(opcode: int, length: int, fin: bool, masked: bool) -> bytes:

@@ -46,6 +46,7 @@ except ImportError:  # pragma: no cover
 __all__ = ["LOST", "Link", "OnBinary", "OnClosed", "OnMessage", "take_over"]
 
 LOST = 1006  # the connection ended without a Close frame
+_PONG_BACKLOG = 64 * 1024  # no PONG while this much is still queued (RFC 6455 §5.5.3 allows)
 
 
 OnMessage = Callable[[bytes, "bytes | None"], None]
@@ -83,6 +84,7 @@ class Link(asyncio.Protocol):
         self._parts_opcode = 0
         self._parts_size = 0
         self._heard = True  # something arrived since the last heartbeat tick
+        self._paused = False  # the owner paused reading (the heartbeat waits)
         self._timer: asyncio.TimerHandle | None = None
         self._lost: asyncio.Future[None] | None = None
         self._inner: asyncio.BaseProtocol | None = None  # aiohttp's protocol, told on release
@@ -112,11 +114,11 @@ class Link(asyncio.Protocol):
             if payload is not None:
                 on_message(payload, data)
                 return
+        error: FrameError | None = None
         try:
             frames = self._parser.feed(data)
         except FrameError as exc:
-            self._end(exc.code, exc.reason, broken=True)
-            return
+            error, frames = exc, exc.frames  # what came before the bad frame goes first
         for opcode, fin, payload, raw in frames:
             if opcode == TEXT and fin and not self._parts:
                 if (on_message := self._on_message) is not None:
@@ -128,6 +130,8 @@ class Link(asyncio.Protocol):
                     return
             elif not self._fragment(opcode, fin, payload):
                 return
+        if error is not None:
+            self._end(error.code, error.reason, broken=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
@@ -145,7 +149,8 @@ class Link(asyncio.Protocol):
     def _control(self, opcode: int, payload: bytes) -> bool:
         """Handle a control frame; False once the link stops reading."""
         if opcode == PING:
-            self._write(encode(PONG, payload, key=self._key(), unmask=UNMASK))
+            if self.buffered() < _PONG_BACKLOG:  # a peer that pings but never reads gets no more
+                self._write(encode(PONG, payload, key=self._key(), unmask=UNMASK))
         elif opcode == CLOSE:
             try:
                 code, reason = parse_close(payload)
@@ -213,7 +218,7 @@ class Link(asyncio.Protocol):
         if self.ended is not None or self.close_sent is not None:
             return
         loop = asyncio.get_running_loop()
-        if self._heard:
+        if self._heard or self._paused:  # paused: the owner holds the reads, nothing to hear
             self._heard = False
             self._timer = loop.call_later(self._heartbeat, self._tick)
             return
@@ -225,7 +230,7 @@ class Link(asyncio.Protocol):
         assert self._transport is not None
         if self.ended is not None or self.close_sent is not None:
             return
-        if self._heard:
+        if self._heard or self._paused:
             self._heard = False
             self._timer = asyncio.get_running_loop().call_later(self._heartbeat, self._tick)
             return
@@ -288,11 +293,13 @@ class Link(asyncio.Protocol):
     def pause_reading(self) -> None:
         """Stop reading from the socket (the kernel buffers, then the peer waits)."""
         if self._transport is not None and not self._transport.is_closing():
+            self._paused = True
             self._transport.pause_reading()
 
     def resume_reading(self) -> None:
         """Read again after `pause_reading()`."""
         if self._transport is not None and not self._transport.is_closing():
+            self._paused = False
             self._transport.resume_reading()
 
     @property
@@ -371,4 +378,5 @@ def take_over(transport: asyncio.Transport, link: Link, leftover: bytes = b"") -
     link.connection_made(transport)
     if leftover:
         link.data_received(leftover)
-    transport.resume_reading()
+    if link.ended is None:
+        transport.resume_reading()
