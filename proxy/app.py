@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import ssl
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -23,6 +24,7 @@ from proxy.appkeys import (
     ROUTE_METRICS,
     SESSIONS,
     TOKEN_SECRET,
+    UPSTREAM_TLS,
     Lifecycle,
     LiveConfig,
 )
@@ -100,6 +102,7 @@ def create_app(
     app[ROUTE_METRICS] = RouteMetrics(registry)
     app[LOGGER] = logger
     app[SESSIONS] = set()
+    app[UPSTREAM_TLS] = ssl.create_default_context()  # one CA store load, not one per dial
     app[LIFECYCLE] = Lifecycle()
     app.cleanup_ctx.append(_http_client)
     app.on_shutdown.append(_close_sessions)

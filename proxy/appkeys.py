@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -24,6 +25,7 @@ __all__ = [
     "ROUTE_METRICS",
     "SESSIONS",
     "TOKEN_SECRET",
+    "UPSTREAM_TLS",
     "Lifecycle",
     "LiveConfig",
 ]
@@ -59,3 +61,4 @@ LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 TOKEN_SECRET = web.AppKey("token_secret", bytes)  # signs ephemeral client tokens
 LIVE_CONFIG = web.AppKey("live_config", LiveConfig)  # reloadable rules (proxy.reload)
 ROUTE_METRICS = web.AppKey("route_metrics", RouteMetrics)
+UPSTREAM_TLS = web.AppKey("upstream_tls", ssl.SSLContext)  # verifies wss:// upstreams

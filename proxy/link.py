@@ -27,6 +27,7 @@ from proxy.frames import (
     PING,
     PONG,
     TEXT,
+    Frame,
     FrameError,
     FrameParser,
     Unmask,
@@ -88,6 +89,8 @@ class Link(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._lost: asyncio.Future[None] | None = None
         self._inner: asyncio.BaseProtocol | None = None  # aiohttp's protocol, told on release
+        self.peer: Link | None = None  # the relay's other link: its writes are batched per read
+        self._held: list[bytes] | None = None  # writes held until the peer's read is handled
         self._released = False
         self._lost_exc: Exception | None = None
         self.close_sent: int | None = None  # the code this side sent
@@ -119,6 +122,19 @@ class Link(asyncio.Protocol):
             frames = self._parser.feed(data)
         except FrameError as exc:
             error, frames = exc, exc.frames  # what came before the bad frame goes first
+        peer = self.peer
+        if peer is not None and len(frames) > 1:
+            peer._held = peer._held or []  # one write for all that this read makes it send
+            try:
+                self._handle(frames)
+            finally:
+                peer._flush()
+        else:
+            self._handle(frames)
+        if error is not None:
+            self._end(error.code, error.reason, broken=True)
+
+    def _handle(self, frames: list[Frame]) -> None:
         for opcode, fin, payload, raw in frames:
             if opcode == TEXT and fin and not self._parts:
                 if (on_message := self._on_message) is not None:
@@ -130,8 +146,6 @@ class Link(asyncio.Protocol):
                     return
             elif not self._fragment(opcode, fin, payload):
                 return
-        if error is not None:
-            self._end(error.code, error.reason, broken=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
@@ -261,6 +275,8 @@ class Link(asyncio.Protocol):
     async def receive(self) -> tuple[int, bytes]:
         """The next message before `attach()`: (TEXT | BINARY, payload), or (CLOSE, b"")."""
         while not self._inbox:
+            if self.ended is not None:
+                return CLOSE, b""  # the end was already read
             self._inbox_waiter = asyncio.get_running_loop().create_future()
             await self._inbox_waiter
         opcode, payload, _ = self._inbox.pop(0)
@@ -279,6 +295,9 @@ class Link(asyncio.Protocol):
             return True
         if transport.get_write_buffer_size() > limit:
             return False
+        if self._held is not None:
+            self._held.append(raw)
+            return True
         try:  # noqa: SIM105 (contextlib.suppress costs a call per frame)
             transport.write(raw)
         except RuntimeError:  # uvloop: closed under our feet
@@ -347,10 +366,23 @@ class Link(asyncio.Protocol):
         return os.urandom(4) if self._client_side else None
 
     def _write(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held.append(data)
+            return
         transport = self._transport
         if transport is not None and not transport.is_closing():
             try:  # noqa: SIM105 (contextlib.suppress costs a call per frame)
                 transport.write(data)
+            except RuntimeError:  # uvloop: closed under our feet
+                pass
+
+    def _flush(self) -> None:
+        """Write what was held while the peer handled one read (one syscall for all)."""
+        held, self._held = self._held, None
+        transport = self._transport
+        if held and transport is not None and not transport.is_closing():
+            try:  # noqa: SIM105 (see _write)
+                transport.writelines(held)
             except RuntimeError:  # uvloop: closed under our feet
                 pass
 

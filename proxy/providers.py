@@ -9,6 +9,7 @@ speaks); nothing else (its Authorization, cookies, sub-protocols) is forwarded.
 
 from __future__ import annotations
 
+import ssl
 from urllib.parse import urlencode
 
 from proxy.config import OpenAIConfig
@@ -50,6 +51,7 @@ async def connect_openai(
     client_key: str | None,
     max_msg_size: int,
     heartbeat: float | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Link:
     """Open the OpenAI WebSocket for one pass-through session.
 
@@ -66,4 +68,5 @@ async def connect_openai(
         connect_timeout=cfg.connect_timeout,
         max_msg_size=max_msg_size,
         heartbeat=heartbeat,
+        ssl_context=ssl_context,
     )

@@ -200,6 +200,7 @@ class Relay:
             assert isinstance(command, ToUpstream)
             upstream.send_text(_utf8(command.text))
         upstream.attach(self.from_upstream, _ignore_binary, self.upstream_closed)
+        upstream.peer, self._client.peer = self._client, upstream  # batch writes per read
         self._ready = upstream
         self._upstream_ready.set()
         early, self._early = self._early, []

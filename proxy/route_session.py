@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,8 +94,10 @@ class SessionRoute:
         client: ClientSide,
         headers: Mapping[str, str],
         session_id: str,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.cfg = cfg
+        self.tls = tls  # for wss:// upstreams; None: a fresh default context per dial
         self.name = name
         self.client = client
         self.route: Route | None = find_route(cfg.routing, name)
@@ -219,9 +222,14 @@ class SessionRoute:
                 client_key=self.client.client_key,
                 max_msg_size=max_size,
                 heartbeat=heartbeat,
+                ssl_context=self.tls,
             )
         return await connect(
-            self.cfg.upstream, session_key, max_msg_size=max_size, heartbeat=heartbeat
+            self.cfg.upstream,
+            session_key,
+            max_msg_size=max_size,
+            heartbeat=heartbeat,
+            ssl_context=self.tls,
         )
 
     def _skip(

@@ -15,7 +15,15 @@ import uuid
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.appkeys import LIFECYCLE, LIVE_CONFIG, LOGGER, METRICS, ROUTE_METRICS, SESSIONS
+from proxy.appkeys import (
+    LIFECYCLE,
+    LIVE_CONFIG,
+    LOGGER,
+    METRICS,
+    ROUTE_METRICS,
+    SESSIONS,
+    UPSTREAM_TLS,
+)
 from proxy.auth import presented_credential
 from proxy.dialect import detect_dialect
 from proxy.errors import limit_error, upstream_refusal
@@ -127,6 +135,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         ),
         headers=request.headers,
         session_id=session_id,
+        tls=app[UPSTREAM_TLS],
     )
     translator = route.translator(
         dialect=dialect,

@@ -7,6 +7,7 @@ sub-protocols) is ever forwarded: the headers are built here from configuration 
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from urllib.parse import urlencode
 
@@ -46,6 +47,7 @@ async def open_websocket(
     connect_timeout: float,
     max_msg_size: int,
     heartbeat: float | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Link:
     """Open an upstream WebSocket (TLS verified) and hand its connection to a `Link`.
 
@@ -56,7 +58,9 @@ async def open_websocket(
         UpstreamRefused: the server answered the upgrade with an HTTP error, could not be
             reached, or did not finish the handshake within `connect_timeout` seconds.
     """
-    opened = await open_upstream(url, headers, connect_timeout=connect_timeout)
+    opened = await open_upstream(
+        url, headers, connect_timeout=connect_timeout, ssl_context=ssl_context
+    )
     link = Link(client_side=True, max_size=max_msg_size, heartbeat=heartbeat)
     take_over(opened.transport, link, opened.leftover)
     return link
@@ -68,6 +72,7 @@ async def connect(
     *,
     max_msg_size: int,
     heartbeat: float | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Link:
     """Open the Inworld WebSocket for one session (bounded by `connect_timeout`).
 
@@ -80,4 +85,5 @@ async def connect(
         connect_timeout=cfg.connect_timeout,
         max_msg_size=max_msg_size,
         heartbeat=heartbeat,
+        ssl_context=ssl_context,
     )

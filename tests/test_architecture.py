@@ -8,7 +8,7 @@ import pytest
 PROXY = Path(__file__).resolve().parent.parent / "proxy"
 CORE = [
     "sniff", "translate", "rewrite", "dialect", "correlate", "validate", "errors", "commands",
-    "passthrough", "routing", "auth", "tokens", "observe", "audio_size", "event_types",
+    "passthrough", "routing", "auth", "tokens", "observe", "audio_size", "event_types", "frames",
     "emulator/engine", "emulator/session", "emulator/responses", "emulator/catalog",
 ]  # fmt: skip
 IO_MODULES = {"asyncio", "aiohttp"}
