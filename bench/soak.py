@@ -229,8 +229,9 @@ async def run(args: argparse.Namespace) -> int:
     try:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
+            before = await _stats_of(http, base)
             await churn(http, url, 20, 5)  # warm-up
-            baseline = await _stats_of(http, base)
+            baseline = await settled(http, base, before)  # the warm-up's closes are done
             rows.append(("baseline (after warm-up)", baseline, ""))
 
             for round_no in range(1, args.rounds + 1):

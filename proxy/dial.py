@@ -116,6 +116,10 @@ def request_bytes(url: str, headers: Mapping[str, str], key: str) -> bytes:
             raise ValueError(f"header name not allowed: {name!r}")
         if any(c in value for c in "\r\n\x00"):
             raise ValueError(f"header {name} has a CR, LF or NUL in its value")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"header {name} is not Latin-1") from None
         lines.append(f"{name}: {value}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 

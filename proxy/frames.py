@@ -107,6 +107,8 @@ class FrameParser:
         length = second & 0x7F
         start = 2
         if length == 126:
+            if len(data) < 4:
+                return None
             start, length = 4, data[2] << 8 | data[3]
         elif length == 127:
             return None

@@ -47,7 +47,6 @@ except ImportError:  # pragma: no cover
 __all__ = ["LOST", "Link", "OnBinary", "OnClosed", "OnMessage", "take_over"]
 
 LOST = 1006  # the connection ended without a Close frame
-_PONG_BACKLOG = 64 * 1024  # no PONG while this much is still queued (RFC 6455 §5.5.3 allows)
 
 
 OnMessage = Callable[[bytes, "bytes | None"], None]
@@ -68,9 +67,20 @@ class Link(asyncio.Protocol):
             are masked and incoming ones must not be.
         max_size: the largest message accepted (bigger: `closed(..., 1009, broken=True)`).
         heartbeat: seconds of silence before a ping; None: no heartbeat.
+        pong_backlog: no PONG while more than this is queued towards the peer (one that pings
+            but never reads would grow the buffer without bound); above the relay's
+            `limits.max_queued_bytes` (4 MiB), which ends a slow reader's session first.
     """
 
-    def __init__(self, *, client_side: bool, max_size: int, heartbeat: float | None) -> None:
+    def __init__(
+        self,
+        *,
+        client_side: bool,
+        max_size: int,
+        heartbeat: float | None,
+        pong_backlog: int = 8 << 20,
+    ) -> None:
+        self._pong_backlog = pong_backlog
         self._client_side = client_side
         self._max = max_size
         self._heartbeat = heartbeat
@@ -108,31 +118,37 @@ class Link(asyncio.Protocol):
             self._timer = loop.call_later(self._heartbeat, self._tick)
 
     def data_received(self, data: bytes) -> None:
-        self._heard = True
-        if self.ended is not None:
-            return  # closed, broken or lost: nothing more is read
-        on_message = self._on_message
-        if on_message is not None and not self._parts:
-            payload = self._parser.single_text(data)
-            if payload is not None:
-                on_message(payload, data)
-                return
-        error: FrameError | None = None
-        try:
-            frames = self._parser.feed(data)
-        except FrameError as exc:
-            error, frames = exc, exc.frames  # what came before the bad frame goes first
-        peer = self.peer
-        if peer is not None and len(frames) > 1:
-            peer._held = peer._held or []  # one write for all that this read makes it send
+        try:  # free when nothing is raised; a failing callback must not kill the transport
+            self._heard = True
+            if self.ended is not None:
+                return  # closed, broken or lost: nothing more is read
+            on_message = self._on_message
+            if on_message is not None and not self._parts:
+                payload = self._parser.single_text(data)
+                if payload is not None:
+                    on_message(payload, data)
+                    return
+            error: FrameError | None = None
             try:
+                frames = self._parser.feed(data)
+            except FrameError as exc:
+                error, frames = exc, exc.frames  # what came before the bad frame goes first
+            peer = self.peer
+            if peer is not None and len(frames) > 1:
+                peer._held = peer._held or []  # one write for all that this read makes it send
+                try:
+                    self._handle(frames)
+                finally:
+                    peer._flush()
+            else:
                 self._handle(frames)
-            finally:
-                peer._flush()
-        else:
-            self._handle(frames)
-        if error is not None:
-            self._end(error.code, error.reason, broken=True)
+            if error is not None:
+                self._end(error.code, error.reason, broken=True)
+        except Exception as exc:  # a bug in the owner's callbacks: end the session cleanly
+            self._end(1011, "internal error", broken=True)
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "WebSocket message handling failed", "exception": exc, "protocol": self}
+            )
 
     def _handle(self, frames: list[Frame]) -> None:
         for opcode, fin, payload, raw in frames:
@@ -163,7 +179,7 @@ class Link(asyncio.Protocol):
     def _control(self, opcode: int, payload: bytes) -> bool:
         """Handle a control frame; False once the link stops reading."""
         if opcode == PING:
-            if self.buffered() < _PONG_BACKLOG:  # a peer that pings but never reads gets no more
+            if self.buffered() <= self._pong_backlog:
                 self._write(encode(PONG, payload, key=self._key(), unmask=UNMASK))
         elif opcode == CLOSE:
             try:
@@ -334,6 +350,8 @@ class Link(asyncio.Protocol):
         transport, lost = self._transport, self._lost
         if transport is None or lost is None:
             return
+        if self._paused:  # the peer's answer must be read (later messages are dropped)
+            self.resume_reading()
         if self.close_sent is None and not lost.done():
             self.close_sent = code
             self._write(encode(CLOSE, close_payload(code, reason), key=self._key(), unmask=UNMASK))

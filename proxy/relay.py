@@ -311,7 +311,11 @@ class Relay:
         if broken and code == _TOO_BIG:
             self.end.reason = "upstream message too big"
             self._client.send_text(_utf8(limit_error("upstream_message_too_big")))
-            self._finish("proxy", client=(code, "upstream message too big"))
+            self._finish("proxy", client=(code, self.end.reason), upstream=(code, self.end.reason))
+            return
+        if broken:  # Inworld broke the protocol: it is told why, the client gets a server error
+            self.end.reason = f"upstream protocol error: {reason}"
+            self._finish("proxy", client=(1011, "upstream protocol error"), upstream=(code, reason))
             return
         sent = client_close_code(code)
         if code == LOST:
@@ -370,14 +374,17 @@ class Relay:
         self._finish("proxy", client=(close_code, reason), upstream=(1000, reason))
 
     async def _close_links(self) -> None:
+        """Close both links at once (neither side's Close waits behind the other's)."""
         client, upstream = self._client, self._upstream
         timeout = self._limits.close_timeout
+        closing = []
         if upstream is not None:
             code, reason = self._close_upstream or (1000, "")
             if upstream.ended is None:
                 self.end.upstream_code = self.end.upstream_code or code
-            await upstream.close(code, reason, timeout)
+            closing.append(upstream.close(code, reason, timeout))
         code, reason = self._close_client or (1000, "")
         if client.ended is None:
             self.end.client_code = self.end.client_code or code
-        await client.close(code, reason, timeout)
+        closing.append(client.close(code, reason, timeout))
+        await asyncio.gather(*closing)

@@ -194,7 +194,11 @@ class SessionRoute:
             metrics.upstream_connect.observe(seconds)
             log.debug("upstream_connected", seconds=round(seconds, 4), **self.log_fields())
             if not final and candidate.provider == "inworld":
-                problem = await self._setup_problem(ws, candidate, translator)
+                try:
+                    problem = await self._setup_problem(ws, candidate, translator)
+                except BaseException:  # cancelled mid-probe: the link must not outlive the dial
+                    ws.abort()
+                    raise
                 if problem is not None:
                     await ws.close(1000, "", self.cfg.limits.close_timeout)
                     self._skip(route_metrics, log, "setup_error", problem)

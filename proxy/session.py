@@ -122,54 +122,59 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         heartbeat=cfg.limits.heartbeat_interval or None,
     )
     client.hand_over(request, link)  # no await since prepare(): no frame was read by aiohttp
-    preset = request.get(PRESET_SESSION)
-    preset_model = preset.get("model") if preset else None
-    route = SessionRoute(
-        cfg,
-        name=url_model or (preset_model if isinstance(preset_model, str) else None),
-        client=ClientSide(
-            url_model=url_model,
-            intent=request.query.get("intent"),
-            beta_header=request.headers.get("OpenAI-Beta"),
-            client_key=presented_credential(request.headers, offered),
-        ),
-        headers=request.headers,
-        session_id=session_id,
-        tls=app[UPSTREAM_TLS],
-    )
-    translator = route.translator(
-        dialect=dialect,
-        preset=preset,
-        transcription=request.query.get("intent") == "transcription",
-    )
-    observer = SessionObserver(
-        VariantSink(metrics, route_metrics, lambda: route.labels),
-        clock=time.monotonic,
-        model_label=route.model_label,
-        model=url_model,
-        rewrites=translator.rewrites,
-        refusals=translator.refusals,
-    )
-    metrics.session_started(observer)
-
-    async def dial() -> Link:
-        return await route.dial(
-            translator,
-            session_key=session_key,
-            metrics=metrics,
-            route_metrics=route_metrics,
-            log=log,
+    try:  # until the relay owns the link, a failure must not leave it open
+        preset = request.get(PRESET_SESSION)
+        preset_model = preset.get("model") if preset else None
+        route = SessionRoute(
+            cfg,
+            name=url_model or (preset_model if isinstance(preset_model, str) else None),
+            client=ClientSide(
+                url_model=url_model,
+                intent=request.query.get("intent"),
+                beta_header=request.headers.get("OpenAI-Beta"),
+                client_key=presented_credential(request.headers, offered),
+            ),
+            headers=request.headers,
+            session_id=session_id,
+            tls=app[UPSTREAM_TLS],
         )
+        translator = route.translator(
+            dialect=dialect,
+            preset=preset,
+            transcription=request.query.get("intent") == "transcription",
+        )
+        observer = SessionObserver(
+            VariantSink(metrics, route_metrics, lambda: route.labels),
+            clock=time.monotonic,
+            model_label=route.model_label,
+            model=url_model,
+            rewrites=translator.rewrites,
+            refusals=translator.refusals,
+        )
+        metrics.session_started(observer)
 
-    log.info(
-        "session_start",
-        dialect=dialect,
-        model=url_model,
-        peer=request.remote,
-        subprotocol=client.ws_protocol,
-        **route.log_fields(),
-    )
-    relay = Relay(link, dial, translator, log, observer, limits=cfg.limits)
+        async def dial() -> Link:
+            return await route.dial(
+                translator,
+                session_key=session_key,
+                metrics=metrics,
+                route_metrics=route_metrics,
+                log=log,
+            )
+
+        log.info(
+            "session_start",
+            dialect=dialect,
+            model=url_model,
+            peer=request.remote,
+            subprotocol=client.ws_protocol,
+            **route.log_fields(),
+        )
+        relay = Relay(link, dial, translator, log, observer, limits=cfg.limits)
+    except BaseException:
+        link.abort()
+        link.release()
+        raise
     app[SESSIONS].add(relay)
     lifecycle.idle.clear()
     try:

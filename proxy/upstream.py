@@ -58,9 +58,12 @@ async def open_websocket(
         UpstreamRefused: the server answered the upgrade with an HTTP error, could not be
             reached, or did not finish the handshake within `connect_timeout` seconds.
     """
-    opened = await open_upstream(
-        url, headers, connect_timeout=connect_timeout, ssl_context=ssl_context
-    )
+    try:
+        opened = await open_upstream(
+            url, headers, connect_timeout=connect_timeout, ssl_context=ssl_context
+        )
+    except ValueError as exc:  # a header the request cannot carry (e.g. a client's OpenAI-Beta)
+        raise UpstreamRefused(None, str(exc)) from None
     link = Link(client_side=True, max_size=max_msg_size, heartbeat=heartbeat)
     take_over(opened.transport, link, opened.leftover)
     return link

@@ -15,11 +15,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from proxy.dial import USER_AGENT, Opened, expected_accept, open_upstream, request_bytes
-from proxy.upstream import UpstreamRefused
+from proxy.frames import CLOSE, TEXT, FrameParser, parse_close
+from proxy.upstream import UpstreamRefused, open_websocket
+from tests.conftest import proxy_config
 
 TIMEOUT = 10
 HELLO = b"\x81\x05hello"  # an unmasked TEXT frame, as a server sends it
@@ -435,6 +438,7 @@ def test_host_header_omits_the_default_port(url: str, host: bytes, target: bytes
         ("ws://example/", {"Bad Name": "1"}),
         ("ws://example/", {"sec-websocket-extensions": "permessage-deflate"}),
         ("ws://example/", {"Host": "other"}),
+        ("ws://example/", {"OpenAI-Beta": "realtime=v1\u20ac"}),  # not Latin-1
     ],
 )
 async def test_bad_url_or_header_is_a_value_error(url: str, headers: dict[str, str]) -> None:
@@ -448,3 +452,38 @@ async def test_bad_url_or_header_is_a_value_error(url: str, headers: dict[str, s
 def test_expected_accept_matches_rfc_6455() -> None:
     """The RFC 6455 §1.3 example key gives the example accept value."""
     assert expected_accept("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+async def test_a_header_the_request_cannot_carry_is_a_refusal() -> None:
+    """open_websocket turns a header the request cannot carry into UpstreamRefused, no crash."""
+    with pytest.raises(UpstreamRefused, match="not Latin-1"):
+        await open_websocket(
+            "ws://127.0.0.1:9/x", {"OpenAI-Beta": "\u20ac"}, connect_timeout=1, max_msg_size=1024
+        )
+
+
+async def test_an_upstream_that_breaks_the_protocol_gets_its_code_and_the_client_1011(
+    start_proxy: Any,
+) -> None:
+    """Inworld sending a masked frame (a protocol error): the client gets 1011, Inworld 1002."""
+    closes: list[bytes] = []
+
+    async def script(head: bytes, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.write(switching(accept_for(head)) + masked_text(b'{"type":"session.created"}'))
+        await w.drain()
+        closes.append(await reader.read())  # all the proxy sends until it closes
+
+    async with raw_server(script) as raw:
+        proxy = await start_proxy(proxy_config(raw.url))
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(proxy.make_url("/v1/realtime")) as ws,
+        ):
+            msg = await ws.receive(timeout=TIMEOUT)
+            assert msg.type is aiohttp.WSMsgType.CLOSE
+            assert (msg.data, msg.extra) == (1011, "upstream protocol error")
+        async with asyncio.timeout(TIMEOUT):
+            await raw.done.wait()
+    frames = FrameParser(masked=True, max_size=1 << 20).feed(closes[0])
+    assert [f.opcode for f in frames] == [TEXT, CLOSE]  # its session.update, then the Close
+    assert parse_close(frames[-1].payload)[0] == 1002

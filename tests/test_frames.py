@@ -305,3 +305,14 @@ def test_reserved_codes_give_an_empty_payload(code: int) -> None:
     """1005/1006/1015 are never sent on the wire: their Close payload is empty."""
     assert close_payload(code, "reason") == b""
     assert parse_close(close_payload(code, "reason")) == (1005, "")
+
+
+def test_single_text_returns_none_for_a_read_that_ends_inside_the_header() -> None:
+    """A read holding only the first bytes of a 16-bit-length TEXT frame is not a frame yet."""
+    frame = encode(TEXT, b"x" * 300, key=b"\x01\x02\x03\x04")
+    parser = FrameParser(masked=True, max_size=1 << 20)
+    for cut in (2, 3):
+        assert parser.single_text(frame[:cut]) is None
+    assert parser.feed(frame[:3]) == []
+    [got] = parser.feed(frame[3:])
+    assert got.payload == b"x" * 300

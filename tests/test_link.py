@@ -86,6 +86,7 @@ class Peer(asyncio.Protocol):
         self.eof = asyncio.Event()
         self.gone = asyncio.Event()
         self.answer_pings = False
+        self.answer_close = False
         self.drained = asyncio.Event()
         self.transport: asyncio.Transport | None = None
 
@@ -98,6 +99,8 @@ class Peer(asyncio.Protocol):
             self.frames.append(frame)
             if frame.opcode == PING and self.answer_pings:
                 self.send(PONG, frame.payload)
+            if frame.opcode == CLOSE and self.answer_close:
+                self.send(CLOSE, frame.payload)
         self.changed.set()
 
     def eof_received(self) -> bool:
@@ -196,6 +199,7 @@ async def linked(
     client_side: bool,
     max_size: int = 1 << 16,
     heartbeat: float | None = None,
+    pong_backlog: int = 8 << 20,
     leftover: bytes = b"",
 ) -> AsyncIterator[Pair]:
     """A Link on one end of a TCP pair, a Peer on the other; everything closed on exit."""
@@ -205,7 +209,9 @@ async def linked(
     inner = Inner()
     transport, _ = await loop.create_connection(lambda: inner, sock=mine)
     transport.pause_reading()  # as aiohttp's protocol is paused at the end of a handshake
-    link = Link(client_side=client_side, max_size=max_size, heartbeat=heartbeat)
+    link = Link(
+        client_side=client_side, max_size=max_size, heartbeat=heartbeat, pong_backlog=pong_backlog
+    )
     take_over(transport, link, leftover)
     peer = Peer(link_client_side=client_side)
     await loop.create_connection(lambda: peer, sock=theirs)
@@ -505,6 +511,20 @@ async def test_heartbeat_answered_keeps_the_link(client_side: bool) -> None:
         assert link.ended is None
 
 
+async def test_close_reads_the_answer_of_a_paused_peer() -> None:
+    """close() on a link its owner paused still reads the peer's Close answer (no timeout)."""
+    async with asyncio.timeout(TIMEOUT), linked(client_side=False) as pair:
+        peer, link, events = pair.peer, pair.link, Events()
+        events.attach(link)
+        link.pause_reading()
+        peer.send(TEXT, b"sent while paused")
+        peer.answer_close = True
+        started = time.monotonic()
+        await link.close(1000, "bye", 5.0)
+        assert time.monotonic() - started < 2
+        assert link.close_received is not None
+
+
 async def test_heartbeat_waits_while_the_owner_pauses_reading() -> None:
     """A paused link cannot hear pongs, so the heartbeat does not call its peer lost."""
     async with asyncio.timeout(TIMEOUT), linked(client_side=False, heartbeat=0.2) as pair:
@@ -637,7 +657,7 @@ async def test_frames_before_a_bad_one_in_the_same_read_are_delivered() -> None:
 
 async def test_ping_flood_from_a_peer_that_never_reads_is_bounded() -> None:
     """A peer that floods PINGs and never reads cannot grow the link's write buffer unboundedly."""
-    async with asyncio.timeout(TIMEOUT), linked(client_side=False) as pair:
+    async with asyncio.timeout(TIMEOUT), linked(client_side=False, pong_backlog=64 << 10) as pair:
         peer, link, events = pair.peer, pair.link, Events()
         events.attach(link)
         assert peer.transport is not None
@@ -701,3 +721,25 @@ async def test_frames_forwarded_from_one_read_leave_in_one_write() -> None:
     assert target_transport.calls[-1] == [frames[0]]
     for link in (source, target):
         link.connection_lost(None)
+
+
+async def test_a_failing_callback_ends_the_link_with_1011_not_a_dead_transport() -> None:
+    """A bug in the owner's message callback: closed(1011, broken) and the error is reported."""
+    reported: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        async with asyncio.timeout(TIMEOUT), linked(client_side=False) as pair:
+            events = Events()
+
+            def explode(_payload: bytes, _raw: bytes | None) -> None:
+                raise RuntimeError("translator bug")
+
+            pair.link.attach(explode, events.binary, events.closed)
+            pair.peer.send(TEXT, b"boom")
+            assert await events.next() == ("closed", 1011, "internal error", True)
+            assert not pair.link.closed  # the owner can still send its Close
+            await pair.link.close(1011, "internal error", 0.2)
+    finally:
+        loop.set_exception_handler(None)
+    assert [str(c.get("exception")) for c in reported] == ["translator bug"]
