@@ -147,10 +147,16 @@ class FrameParser:
         return frames
 
     def _parse(self, data: bytes, frames: list[Frame]) -> int:
-        """Append the whole frames at the start of `data` to `frames`; return where they end."""
+        """Append the whole frames at the start of `data` to `frames`; return where they end.
+
+        Written for speed (several frames per read at high rates): locals, one memoryview,
+        no `int.from_bytes` for 16-bit lengths, `Frame`s built with `tuple.__new__`.
+        """
         pos, n = 0, len(data)
+        masked, limit, unmask, view = self._masked, self._max, self._unmask, memoryview(data)
+        append, new = frames.append, tuple.__new__
         while n - pos >= 2:
-            second = data[pos + 1]
+            first, second = data[pos], data[pos + 1]
             length = second & 0x7F
             head = 2
             if length == 126:
@@ -158,39 +164,39 @@ class FrameParser:
                 if n - pos < head:
                     self._need = head
                     break
-                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+                length = data[pos + 2] << 8 | data[pos + 3]
             elif length == 127:
                 head = 10
                 if n - pos < head:
                     self._need = head
                     break
                 length = int.from_bytes(data[pos + 2 : pos + 10], "big")
-            first = data[pos]
             if first & 0x70 or first & 0x0F not in _KNOWN:
                 raise FrameError(1002, "reserved bits or opcode")
-            if bool(second & 0x80) is not self._masked:
+            if bool(second & 0x80) is not masked:
                 raise FrameError(1002, "masked frame" if second & 0x80 else "unmasked frame")
             opcode = first & 0x0F
             if opcode >= CLOSE and (length > _CONTROL_MAX or not first & 0x80):
                 raise FrameError(1002, "fragmented or oversized control frame")
-            if length > self._max:
+            if length > limit:
                 raise FrameError(1009, "message too big")
-            start = pos + head + (4 if self._masked else 0)
+            start = pos + head + 4 if masked else pos + head
             end = start + length
             if end > n:
                 self._need = end - pos
                 break
-            if self._masked:
-                body = bytearray(memoryview(data)[start:end])
-                self._unmask(data[start - 4 : start], body)
+            if masked:
+                body = bytearray(view[start:end])
+                unmask(data[start - 4 : start], body)
                 payload = bytes(body)
             else:
                 payload = data[start:end]
             raw = data if pos == 0 and end == n else data[pos:end]
-            frames.append(Frame(opcode, bool(first & 0x80), payload, raw))
+            append(new(Frame, (opcode, bool(first & 0x80), payload, raw)))
             pos = end
         else:
             self._need = 2
+        view.release()
         return pos
 
 

@@ -118,6 +118,7 @@ class Relay:
         self._upstream: Link | None = None  # set once open
         self._ready: Link | None = None  # the upstream, once started: client frames may go up
         self._client_hot = translator.client_hot
+        self._down_hot = translator.upstream_hot  # re-read after each frame the core handles
         self._upstream_ready = asyncio.Event()
         self._early: list[tuple[bytes, bytes | None] | bytes] = []  # client frames before then
         self._done = asyncio.Event()
@@ -199,6 +200,7 @@ class Relay:
         for command in self._translator.start():  # before any client frame may go up
             assert isinstance(command, ToUpstream)
             upstream.send_text(_utf8(command.text))
+        self._down_hot = self._translator.upstream_hot  # the route may have chosen pass-through
         upstream.attach(self.from_upstream, _ignore_binary, self.upstream_closed)
         upstream.peer, self._client.peer = self._client, upstream  # batch writes per read
         self._ready = upstream
@@ -282,7 +284,7 @@ class Relay:
         sampled = not self.end.frames_down & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
         client = self._client
-        if data.startswith(translator.upstream_hot) and raw is not None:  # hottest: audio delta
+        if data.startswith(self._down_hot) and raw is not None:  # hottest: an audio delta
             if not client.forward(raw, self._max_queued):
                 self._slow_reader("client")
                 return
@@ -298,6 +300,7 @@ class Relay:
                 client.send_text(data) if raw is None else client.forward(raw, self._max_queued)
         else:
             self._execute(translator.from_upstream(data))
+            self._down_hot = translator.upstream_hot  # the session may have opened
         self._observer.from_upstream(translator.last_type, data, translator.last_event)
         if self._debug:
             self._log_message(DOWN, translator.last_type, data)
