@@ -9,6 +9,8 @@ transport as the exact bytes received. No task switch, queue or message object p
 A Link also answers pings, keeps a heartbeat (a ping after `heartbeat` seconds of silence;
 nothing heard within half that again is a lost connection), reassembles fragmented messages,
 enforces `max_size`, and runs the closing handshake (`close()`, bounded by a timeout).
+When one read holds several frames, what the relay writes to the `peer` link meanwhile is
+held and leaves in one `writelines` call (fewer syscalls, same order).
 
 Before the relay attaches its handler, messages wait in an inbox that `receive()` reads (the
 router's setup probe uses it); `attach()` replays them in order.
