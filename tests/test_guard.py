@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import logging
 import ssl
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -198,20 +197,6 @@ async def test_unmatched_subprotocols_never_logged(
         assert (await first_event(ws))["type"] == "session.created"
         assert ws.protocol is None
     assert "sk-leak-me" not in caplog.text
-
-
-@pytest.fixture(scope="module")
-def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed localhost certificate made with the README's openssl one-liner."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 async def test_tls_listener_with_sdk(stack: Any, self_signed: tuple[Path, Path]) -> None:

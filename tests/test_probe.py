@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,18 +83,6 @@ def test_wildcard_listeners_are_probed_on_loopback(host: str, expected: str) -> 
     """A wildcard listen address is probed on loopback; a specific one as it is."""
     cfg = config({"PROXY_HOST": host, "PROXY_PORT": "8081"})
     assert probe_target(cfg) == (expected, 8081, False)
-
-
-@pytest.fixture
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate and key (the README's openssl one-liner)."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 async def test_tls_listener_is_probed_over_tls(
