@@ -239,11 +239,10 @@ class Relay:
                 self._observer.overhead(UP, time.perf_counter() - started)
             return
         translator = self._translator
-        if translator.client_passthrough(data):  # hot path: forwarded as received
-            if upstream.buffered() > self._max_queued:
+        if translator.client_passthrough(data):  # forwarded as received
+            if not self._pass_on(upstream, data, raw):
                 self._slow_reader("upstream")
                 return
-            upstream.send_text(data) if raw is None else upstream.forward(raw, self._max_queued)
         else:
             self._execute(translator.from_client(data))
         self._observer.from_client(translator.last_type, data, translator.last_event)
@@ -295,9 +294,11 @@ class Relay:
             if sampled:
                 self._observer.overhead(DOWN, time.perf_counter() - started)
             return
-        if translator.upstream_passthrough(data):  # hot path: transcript/text deltas
-            if self._client_has_room():
-                client.send_text(data) if raw is None else client.forward(raw, self._max_queued)
+        if translator.upstream_passthrough(data):  # transcript/text deltas, as received
+            if not self._pass_on(client, data, raw):
+                self._slow_reader("client")
+                return
+            self._activity += 1
         else:
             self._execute(translator.from_upstream(data))
             self._down_hot = translator.upstream_hot  # the session may have opened
@@ -345,6 +346,16 @@ class Relay:
                 case CloseClient(code, reason):
                     self.end.reason = reason
                     self._finish("proxy", client=(code, reason), upstream=(1000, ""))
+
+    def _pass_on(self, link: Link, data: bytes, raw: bytes | None) -> bool:
+        """Write a message the core leaves unchanged to `link`: its frame as received when it
+        came in one, else re-framed. False (nothing written) when `link` is too far behind."""
+        if raw is not None:
+            return link.forward(raw, self._max_queued)
+        if link.buffered() > self._max_queued:
+            return False
+        link.send_text(data)
+        return True
 
     def _client_has_room(self) -> bool:
         """False (and the session ends) when the client is too far behind."""
