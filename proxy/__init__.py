@@ -8,7 +8,7 @@ Layout (one concern per module):
   `routing`, `auth`, `tokens`, `observe`, `audio_size`, `event_types`, `frames` (WebSocket
   framing);
 - the I/O shell: `relay` (both links, limits), `link` (one WebSocket connection once its
-  handshake is done), `dial` (the upstream handshake), `flow` (the client's upgrade, handed over
+  handshake is done), `dial` (the upstream handshake), `handover` (the client's upgrade, handed over
   to a link), `session` (one connection's lifecycle), `route_session` (variant and fallback
   dial), `upstream` and `providers` (the dials), `guard` (auth middleware), `rest` and `chat`
   (HTTP endpoints), `drain`, `reload`;

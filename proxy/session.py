@@ -27,8 +27,8 @@ from proxy.appkeys import (
 from proxy.auth import presented_credential
 from proxy.dialect import detect_dialect
 from proxy.errors import limit_error, upstream_refusal
-from proxy.flow import ClientSocket
 from proxy.guard import PRESET_SESSION
+from proxy.handover import ClientSocket
 from proxy.link import Link
 from proxy.metrics import Metrics
 from proxy.observe import SessionObserver

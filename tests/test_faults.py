@@ -9,7 +9,7 @@ import pytest
 
 from proxy.emulator import EMULATOR_SESSIONS
 from proxy.errors import client_close_code
-from proxy.flow import transport_of
+from proxy.handover import transport_of
 from tests.rig import eventually, open_sockets, start_rig
 
 
