@@ -70,8 +70,8 @@ class Link(asyncio.Protocol):
         max_size: the largest message accepted (bigger: `closed(..., 1009, broken=True)`).
         heartbeat: seconds of silence before a ping; None: no heartbeat.
         pong_backlog: no PONG while more than this is queued towards the peer (one that pings
-            but never reads would grow the buffer without bound); above the relay's
-            `limits.max_queued_bytes` (4 MiB), which ends a slow reader's session first.
+            but never reads would grow the buffer without bound); set it above the relay's
+            `limits.max_queued_bytes`, which ends a slow reader's session first.
     """
 
     def __init__(

@@ -120,6 +120,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         client_side=False,
         max_size=cfg.server.max_message_bytes,
         heartbeat=cfg.limits.heartbeat_interval or None,
+        pong_backlog=2 * cfg.limits.max_queued_bytes,  # a slow reader is ended before this
     )
     client.hand_over(request, link)  # no await since prepare(): no frame was read by aiohttp
     try:  # until the relay owns the link, a failure must not leave it open
