@@ -2,8 +2,15 @@
 
 The relay feeds `SessionObserver` every frame it received, with the frame's type as the
 `Translator` already knew it (sniffed on the fast path, parsed otherwise) and the parsed event
-only when the translator parsed it anyway. An audio frame costs two dict increments and a
-search for its base64 payload's end; nothing is decoded or parsed for metrics.
+only when the translator parsed it anyway. Nothing is decoded or parsed for metrics.
+
+An audio frame on the relay's hot path costs one integer addition and a length comparison:
+frames of one length in a row are counted as a run (`_Run`), and a frame's audio size (the
+base64 value's length x 3/4 - padding, `proxy.audio_size`) is measured only when its length
+differs from the previous audio frame's in that direction. Clients and Inworld send
+fixed-size chunks in a fixed envelope, so this is exact in practice; a frame as long as the
+previous one but laid out differently (other padding; a longer `event_id` and shorter audio,
+by a multiple of 4 characters) is counted with the previous frame's audio size.
 
 Counters (messages, bytes, audio seconds, tokens, barge-ins, errors) are plain numbers on the
 observer, read by `proxy.metrics` at scrape time and folded into its totals when the session
@@ -88,6 +95,32 @@ class _Response:
     cancel_requested: bool = False
 
 
+@dataclass(slots=True)
+class _Run:
+    """Hot-path audio frames of one direction: the current run of frames of one `length`
+    (each carrying `size` bytes of audio), and the totals of the runs before it."""
+
+    length: int = -1
+    size: int = 0
+    count: int = 0
+    frames: int = 0
+    bytes: int = 0
+    audio: int = 0
+
+    def fold(self) -> None:
+        """Add the current run to the totals; the run goes on from 0 at the same length."""
+        if self.count:
+            self.frames += self.count
+            self.bytes += self.count * self.length
+            self.audio += self.count * self.size
+            self.count = 0
+
+    def restart(self, length: int, size: int) -> None:
+        """A frame of another length: fold the run, start one of `length` and `size`."""
+        self.fold()
+        self.length, self.size = length, size
+
+
 class SessionObserver:
     """Plain-number metrics of one session.
 
@@ -127,9 +160,8 @@ class SessionObserver:
         self.turns = 0
         self.responses = 0
         self._rate_in = self._rate_out = PCM16_24K
-        # The relay's audio fast path only bumps these; `settle()` folds them in above.
-        self._appends = self._append_bytes = self._append_audio = 0
-        self._deltas = self._delta_bytes = self._delta_audio = 0
+        # The relay's audio fast path only counts runs here; `settle()` folds them in above.
+        self._appends, self._deltas = _Run(), _Run()
         self._turn_mark: float | None = None
         self._response: _Response | None = None
 
@@ -153,42 +185,58 @@ class SessionObserver:
                 self._response.cancel_requested = True
 
     def append_from_client(self, text: bytes) -> None:
-        """An audio append the relay forwarded on its hot path (`from_client`, cheaper: three
-        integer additions; `settle()` before reading the tallies)."""
-        self._appends += 1
-        self._append_bytes += len(text)
-        self._append_audio += b64_decoded_size(text, "audio")
+        """An audio append the relay forwarded on its hot path (`from_client`, cheaper; call
+        `settle()` before reading the tallies)."""
+        run = self._appends
+        if len(text) != run.length:
+            run.restart(len(text), b64_decoded_size(text, "audio"))
+        run.count += 1
+
+    def append_sized(self, length: int) -> bool:
+        """Count an audio append known only by its payload's `length` (the relay's hot lane,
+        before the frame is unmasked). False, counting nothing, when the previous append had
+        another length: then call `append_from_client` with the payload."""
+        run = self._appends
+        if length != run.length:
+            return False
+        run.count += 1
+        return True
 
     def delta_from_upstream(self, text: bytes) -> None:
         """An audio delta the relay forwarded on its hot path (`from_upstream`, cheaper)."""
-        self._deltas += 1
-        self._delta_bytes += len(text)
-        self._delta_audio += b64_decoded_size(text, "delta")
+        run = self._deltas
+        if len(text) != run.length:
+            run.restart(len(text), b64_decoded_size(text, "delta"))
+        run.count += 1
         response = self._response
         if response is not None and not response.audio_seen:
             self._first_audio(response)
 
+    def delta_sized(self, length: int) -> bool:
+        """`append_sized` for an audio delta (`delta_from_upstream`)."""
+        run = self._deltas
+        if length != run.length:
+            return False
+        run.count += 1
+        response = self._response
+        if response is not None and not response.audio_seen:
+            self._first_audio(response)
+        return True
+
     def settle(self) -> None:
-        """Fold the hot-path tallies into `messages`, `bytes` and `audio_seconds` (readers of
+        """Fold the hot-path runs into `messages`, `bytes` and `audio_seconds` (readers of
         those call this first; so does a change of audio format)."""
-        for direction, kind, n, size, audio, rate in (
-            (UP, _APPEND, self._appends, self._append_bytes, self._append_audio, self._rate_in),
-            (
-                DOWN,
-                _AUDIO_DELTA,
-                self._deltas,
-                self._delta_bytes,
-                self._delta_audio,
-                self._rate_out,
-            ),
+        for direction, kind, run, rate in (
+            (UP, _APPEND, self._appends, self._rate_in),
+            (DOWN, _AUDIO_DELTA, self._deltas, self._rate_out),
         ):
-            if n:
+            run.fold()
+            if run.frames:
                 counts, sizes = self.messages[direction], self.bytes[direction]
-                counts[kind] = counts.get(kind, 0) + n
-                sizes[kind] = sizes.get(kind, 0) + size
-                self.audio_seconds[direction] += audio / rate
-        self._appends = self._append_bytes = self._append_audio = 0
-        self._deltas = self._delta_bytes = self._delta_audio = 0
+                counts[kind] = counts.get(kind, 0) + run.frames
+                sizes[kind] = sizes.get(kind, 0) + run.bytes
+                self.audio_seconds[direction] += run.audio / rate
+                run.frames = run.bytes = run.audio = 0
 
     def from_upstream(
         self, kind: str | None, text: str | bytes, event: dict[str, Any] | None

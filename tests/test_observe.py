@@ -182,6 +182,79 @@ def test_messages_bytes_and_bounded_types() -> None:
     assert obs.errors == {("upstream", "other"): 1}
 
 
+def test_hot_path_tallies_are_exact_for_varying_chunk_sizes() -> None:
+    """Hot-path appends and deltas: counts, bytes and audio exact whatever the chunk sizes."""
+    obs, _, _ = make()
+    sizes = [1920, 1920, 960, 1920, 1, 5, 1920]
+    appends = [
+        json.dumps(
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\0" * n).decode()},
+            separators=(",", ":"),
+        ).encode()
+        for n in sizes
+    ]
+    deltas = [json.dumps(audio_delta(n)).encode() for n in reversed(sizes)]
+    for i, (append, delta) in enumerate(zip(appends, deltas, strict=True)):
+        obs.append_from_client(append)
+        obs.delta_from_upstream(delta)
+        if i == 1:
+            obs.settle()  # a scrape in the middle of a run of equal lengths
+    obs.settle()
+    assert obs.messages[UP] == {"input_audio_buffer.append": len(sizes)}
+    assert obs.messages[DOWN] == {"response.output_audio.delta": len(sizes)}
+    assert obs.bytes[UP]["input_audio_buffer.append"] == sum(map(len, appends))
+    assert obs.bytes[DOWN]["response.output_audio.delta"] == sum(map(len, deltas))
+    assert obs.audio_seconds[UP] == pytest.approx(sum(sizes) / 48_000)
+    assert obs.audio_seconds[DOWN] == pytest.approx(sum(sizes) / 48_000)
+
+
+def test_sized_counts_only_a_length_already_measured() -> None:
+    """The relay's hot lane: a known payload length is counted with its measured audio size;
+    an unknown one is refused (then the payload is measured) and counts nothing."""
+    obs, sink, clock = make()
+    append = b'{"type":"input_audio_buffer.append","audio":"%s"}' % base64.b64encode(b"\0" * 960)
+    delta = json.dumps(audio_delta(480)).encode()
+    assert not obs.append_sized(len(append))
+    assert not obs.delta_sized(len(delta))
+    obs.append_from_client(append)
+    up(obs, {"type": "response.create"})
+    down(obs, {"type": "response.created", "response": {}})
+    obs.delta_from_upstream(delta)
+    clock.now += 1
+    assert obs.append_sized(len(append))
+    assert obs.delta_sized(len(delta))
+    assert not obs.append_sized(len(append) + 4)
+    assert len(sink.turns) == 1  # the first delta ended the turn; a later one adds none
+    down(obs, done())
+    up(obs, {"type": "response.create"})
+    down(obs, {"type": "response.created", "response": {}})
+    clock.now += 2
+    assert obs.delta_sized(len(delta))  # the next response's first audio: a turn ends
+    assert [seconds for _, seconds in sink.turns] == [0, 2]
+    obs.settle()
+    assert obs.messages[UP]["input_audio_buffer.append"] == 2
+    assert obs.messages[DOWN]["response.output_audio.delta"] == 3
+    assert obs.audio_seconds[UP] == pytest.approx(2 * 960 / 48_000)
+    assert obs.audio_seconds[DOWN] == pytest.approx(3 * 480 / 48_000)
+
+
+def test_hot_path_reuses_the_size_of_a_frame_as_long() -> None:
+    """The documented approximation: a frame as long as the previous one, laid out
+    differently (another key, other padding), is counted with the previous one's audio size."""
+    obs, _, _ = make()
+    first = b'{"type":"input_audio_buffer.append","audio":"AAAAAAAAAAAA"}'  # 9 bytes
+    second = b'{"type":"input_audio_buffer.append","audio":"AAAA","x":"1"}'  # 3 bytes
+    one, two = (
+        b'{"type":"input_audio_buffer.append","audio":"%s"}' % b64 for b64 in (b"AA==", b"AAA=")
+    )
+    assert len(first) == len(second)
+    assert len(one) == len(two)
+    for frame in (first, second, second + b" ", one, two):  # `second + b" "`: a new length
+        obs.append_from_client(frame)
+    obs.settle()
+    assert obs.audio_seconds[UP] == pytest.approx((9 + 9 + 3 + 1 + 1) / 48_000)
+
+
 def test_audio_rate_follows_session_format() -> None:
     """G.711 sessions count 8000 bytes per second; PCM uses 2 * rate."""
     obs, _, _ = make()
