@@ -232,10 +232,10 @@ def markdown(result: dict[str, Any]) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
     lines += [
-        "| mode | sessions | path | p50 ms | p99 ms | p50 vs nginx | p99 vs nginx | "
-        "round trips/s | CPU ms/1000 frames | CPU vs nginx | middle CPU % | peak RSS MiB | "
-        "RSS/session KiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mode | sessions | path | p50 ms | p99 ms | p50 vs direct | p99 vs direct | "
+        "p50 vs nginx | p99 vs nginx | round trips/s | CPU ms/1000 frames | CPU vs nginx | "
+        "middle CPU % | peak RSS MiB | RSS/session KiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r["mode"] == "idle":
@@ -243,7 +243,8 @@ def markdown(result: dict[str, Any]) -> str:
         peak = r.get("peak_rss_kib")
         lines.append(
             f"| {r['mode']} | {r['sessions']} | {r['path']} | {fmt(r.get('p50_ms'))} | "
-            f"{fmt(r.get('p99_ms'))} | {fmt(r.get('p50_ms_vs_nginx'))} | "
+            f"{fmt(r.get('p99_ms'))} | {fmt(r.get('p50_ms_vs_direct'))} | "
+            f"{fmt(r.get('p99_ms_vs_direct'))} | {fmt(r.get('p50_ms_vs_nginx'))} | "
             f"{fmt(r.get('p99_ms_vs_nginx'))} | {fmt(r.get('round_trips_per_s'), 0)} | "
             f"{fmt(r.get('cpu_ms_per_1000_frames'))} | {fmt(r.get('cpu_vs_nginx'))} | "
             f"{fmt(r.get('middle_cpu_pct'), 1)} | {fmt(peak / 1024 if peak else None, 1)} | "
