@@ -101,27 +101,51 @@ class FrameParser:
 
         The hot path's shortcut: audio frames arrive one per read; no `Frame` or list is built.
         """
-        if self._pending or len(data) < 2 or data[0] != 0x81:
+        start = self._whole_text(data)
+        if start < 0:
             return None
+        if not self._masked:
+            return data[start:]
+        body = bytearray(memoryview(data)[start:])
+        self._unmask(data[start - 4 : start], body)
+        return bytes(body)
+
+    def hot_text(self, data: bytes, prefixes: tuple[bytes, ...], head: int) -> int:
+        """The payload's length if `data` is exactly one whole, unfragmented TEXT frame whose
+        payload starts with one of `prefixes` and nothing is pending, else -1.
+
+        The relay's hot lane: only the first `head` bytes of a masked payload (at least the
+        longest prefix) are unmasked; the rest of the frame is neither unmasked nor copied.
+        """
+        start = self._whole_text(data)
+        if start < 0:
+            return -1
+        if not self._masked:
+            return len(data) - start if data.startswith(prefixes, start) else -1
+        body = bytearray(data[start : start + head])
+        self._unmask(data[start - 4 : start], body)
+        return len(data) - start if body.startswith(prefixes) else -1
+
+    def _whole_text(self, data: bytes) -> int:
+        """Where the payload starts if `data` is one whole, unfragmented, rightly masked TEXT
+        frame of at most `max_size` with a 7- or 16-bit length and nothing is pending; else
+        -1 (`feed` decides, and reports any error)."""
+        if self._pending or len(data) < 2 or data[0] != 0x81:
+            return -1
         second = data[1]
         length = second & 0x7F
         start = 2
         if length == 126:
             if len(data) < 4:
-                return None
+                return -1
             start, length = 4, data[2] << 8 | data[3]
         elif length == 127:
-            return None
-        if not second & 0x80:
-            if self._masked or start + length != len(data) or length > self._max:
-                return None
-            return data[start:]
-        start += 4
-        if not self._masked or start + length != len(data) or length > self._max:
-            return None
-        body = bytearray(memoryview(data)[start:])
-        self._unmask(data[start - 4 : start], body)
-        return bytes(body)
+            return -1
+        if second & 0x80:
+            start += 4
+        if bool(second & 0x80) is not self._masked or start + length != len(data):
+            return -1
+        return start if length <= self._max else -1
 
     def feed(self, data: bytes) -> list[Frame]:
         """The frames completed by `data`, in order (bytes of an incomplete one are kept).

@@ -5,6 +5,8 @@ aiohttp does the HTTP part (the client's upgrade; `proxy.dial` does the upstream
 transport's `data_received` callback: parsed by `proxy.frames`, handed to the relay's
 callbacks synchronously, and, when the relay forwards it unchanged, written to the other
 transport as the exact bytes received. No task switch, queue or message object per frame.
+A frame that starts with a prefix the relay asked for (`offer_hot`: audio) is offered to it
+first with only its first bytes unmasked: if taken, its payload is never unmasked or copied.
 
 A Link also answers pings, keeps a heartbeat (a ping after `heartbeat` seconds of silence;
 nothing heard within half that again is a lost connection), reassembles fragmented messages,
@@ -46,7 +48,7 @@ try:  # aiohttp's C XOR (a private module: fall back to the pure-Python one if i
 except ImportError:  # pragma: no cover
     UNMASK = unmask_py
 
-__all__ = ["LOST", "Link", "OnBinary", "OnClosed", "OnMessage", "take_over"]
+__all__ = ["LOST", "Link", "OnBinary", "OnClosed", "OnHot", "OnMessage", "take_over"]
 
 LOST = 1006  # the connection ended without a Close frame
 
@@ -55,6 +57,9 @@ OnMessage = Callable[[bytes, "bytes | None"], None]
 """A TEXT message: (payload, its single frame's exact bytes, or None if reassembled)."""
 OnBinary = Callable[[bytes], None]
 """A BINARY message."""
+OnHot = Callable[[bytes, int], bool]
+"""A hot message's frame, offered before its payload is unmasked or copied: (the frame's exact
+bytes, its payload's length) -> True if taken, False to have it delivered as usual."""
 OnClosed = Callable[[int, str, bool], None]
 """(code, reason, broken): the peer closed (`code` from its Close frame, 1006 if it
 vanished), or, with `broken`, this side found the peer breaking the protocol (1002/1007/
@@ -74,6 +79,15 @@ class Link(asyncio.Protocol):
             `limits.max_queued_bytes`, which ends a slow reader's session first.
     """
 
+    # Slots, not a __dict__: one Link per connection, two per session (idle sessions count).
+    __slots__ = (
+        "_broken", "_client_side", "_heard", "_heartbeat", "_held", "_hot", "_hot_head",
+        "_inbox", "_inbox_waiter", "_inner", "_lost", "_lost_exc", "_max", "_on_binary",
+        "_on_closed", "_on_hot", "_on_message", "_parser", "_parts", "_parts_opcode",
+        "_parts_size", "_paused", "_pong_backlog", "_released", "_timer", "_transport",
+        "close_received", "close_sent", "ended", "peer",
+    )  # fmt: skip
+
     def __init__(
         self,
         *,
@@ -89,6 +103,9 @@ class Link(asyncio.Protocol):
         self._parser = FrameParser(masked=not client_side, max_size=max_size, unmask=UNMASK)
         self._transport: asyncio.Transport | None = None
         self._on_message: OnMessage | None = None
+        self._on_hot: OnHot | None = None
+        self._hot: tuple[bytes, ...] = ()  # prefixes of the messages offered to `_on_hot`
+        self._hot_head = 0  # the longest of them
         self._on_binary: OnBinary = _ignore
         self._on_closed: OnClosed = _ignore_close
         self._inbox: list[tuple[int, bytes, bytes | None]] = []
@@ -126,6 +143,11 @@ class Link(asyncio.Protocol):
                 return  # closed, broken or lost: nothing more is read
             on_message = self._on_message
             if on_message is not None and not self._parts:
+                on_hot = self._on_hot
+                if on_hot is not None:
+                    length = self._parser.hot_text(data, self._hot, self._hot_head)
+                    if length >= 0 and on_hot(data, length):
+                        return
                 payload = self._parser.single_text(data)
                 if payload is not None:
                     on_message(payload, data)
@@ -285,9 +307,19 @@ class Link(asyncio.Protocol):
             else:
                 binary(payload)
 
+    def offer_hot(self, prefixes: tuple[bytes, ...], take: OnHot) -> None:
+        """After `attach()`: offer each message that arrives alone in one read, as one TEXT
+        frame whose payload starts with one of `prefixes`, to `take(raw, length)` before its
+        payload is unmasked or copied (the relay's hot lane); a message `take` declines goes
+        to the message callback as usual. Call again to change the prefixes; () offers none.
+        """
+        self._hot, self._hot_head = prefixes, max(map(len, prefixes), default=0)
+        self._on_hot = take if prefixes else None
+
     def detach(self) -> None:
         """Drop every later message and end (the owner is closing the link)."""
         self._inbox.clear()
+        self._on_hot = None
         self._on_message, self._on_binary, self._on_closed = _drop, _ignore, _ignore_close
 
     async def receive(self) -> tuple[int, bytes]:

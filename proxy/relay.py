@@ -118,7 +118,7 @@ class Relay:
         self._upstream: Link | None = None  # set once open
         self._ready: Link | None = None  # the upstream, once started: client frames may go up
         self._client_hot = translator.client_hot
-        self._down_hot = translator.upstream_hot  # re-read after each frame the core handles
+        self._down_hot: tuple[bytes, ...] = ()  # re-read after each frame the core handles
         self._upstream_ready = asyncio.Event()
         self._early: list[tuple[bytes, bytes | None] | bytes] = []  # client frames before then
         self._done = asyncio.Event()
@@ -132,6 +132,7 @@ class Relay:
     async def run(self) -> SessionEnd:
         """Relay until either side ends; close both links; return how it ended."""
         self._client.attach(self.from_client, self.from_client_binary, self.client_closed)
+        self._client.offer_hot(self._client_hot, self.hot_from_client)
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = (
@@ -200,8 +201,8 @@ class Relay:
         for command in self._translator.start():  # before any client frame may go up
             assert isinstance(command, ToUpstream)
             upstream.send_text(_utf8(command.text))
-        self._down_hot = self._translator.upstream_hot  # the route may have chosen pass-through
         upstream.attach(self.from_upstream, _ignore_binary, self.upstream_closed)
+        self._follow_down_hot(upstream)  # the route may have chosen pass-through
         upstream.peer, self._client.peer = self._client, upstream  # batch writes per read
         self._ready = upstream
         self._upstream_ready.set()
@@ -234,7 +235,7 @@ class Relay:
                 return
             self._observer.append_from_client(data)
             if self._debug:
-                self._log_message(UP, "input_audio_buffer.append", data)
+                self._log_message(UP, "input_audio_buffer.append", len(data))
             if sampled:
                 self._observer.overhead(UP, time.perf_counter() - started)
             return
@@ -247,9 +248,31 @@ class Relay:
             self._execute(translator.from_client(data))
         self._observer.from_client(translator.last_type, data, translator.last_event)
         if self._debug:
-            self._log_message(UP, translator.last_type, data)
+            self._log_message(UP, translator.last_type, len(data))
         if sampled:
             self._observer.overhead(UP, time.perf_counter() - started)
+
+    def hot_from_client(self, raw: bytes, length: int) -> bool:
+        """An audio append alone in its frame, offered before the frame is unmasked
+        (`length`: its payload's size; `Link.offer_hot`): counted and forwarded as received.
+        False, doing nothing, when it must take `from_client`: the upstream is not ready, or
+        its length is new to the observer (which then measures its audio)."""
+        upstream = self._ready
+        if upstream is None or self._early or not self._observer.append_sized(length):
+            return False
+        self._activity += 1
+        end = self.end
+        end.frames_up += 1
+        sampled = not end.frames_up & _SAMPLE_MASK
+        started = time.perf_counter() if sampled else 0.0
+        if not upstream.forward(raw, self._max_queued):
+            self._slow_reader("upstream")
+            return True
+        if self._debug:
+            self._log_message(UP, "input_audio_buffer.append", length)
+        if sampled:
+            self._observer.overhead(UP, time.perf_counter() - started)
+        return True
 
     def from_client_binary(self, data: bytes) -> None:
         """One BINARY message from the client (refused by the core with an error event)."""
@@ -290,7 +313,7 @@ class Relay:
             self._activity += 1
             self._observer.delta_from_upstream(data)
             if self._debug:
-                self._log_message(DOWN, "response.output_audio.delta", data)
+                self._log_message(DOWN, "response.output_audio.delta", len(data))
             if sampled:
                 self._observer.overhead(DOWN, time.perf_counter() - started)
             return
@@ -301,12 +324,39 @@ class Relay:
             self._activity += 1
         else:
             self._execute(translator.from_upstream(data))
-            self._down_hot = translator.upstream_hot  # the session may have opened
+            if self._upstream is not None:
+                self._follow_down_hot(self._upstream)  # the session may have opened
         self._observer.from_upstream(translator.last_type, data, translator.last_event)
         if self._debug:
-            self._log_message(DOWN, translator.last_type, data)
+            self._log_message(DOWN, translator.last_type, len(data))
         if sampled:
             self._observer.overhead(DOWN, time.perf_counter() - started)
+
+    def hot_from_upstream(self, raw: bytes, length: int) -> bool:
+        """`hot_from_client` for an audio delta, offered only while deltas pass unchanged."""
+        if not self._observer.delta_sized(length):
+            return False
+        end = self.end
+        end.frames_down += 1
+        sampled = not end.frames_down & _SAMPLE_MASK
+        started = time.perf_counter() if sampled else 0.0
+        if not self._client.forward(raw, self._max_queued):
+            self._slow_reader("client")
+            return True
+        self._activity += 1
+        if self._debug:
+            self._log_message(DOWN, "response.output_audio.delta", length)
+        if sampled:
+            self._observer.overhead(DOWN, time.perf_counter() - started)
+        return True
+
+    def _follow_down_hot(self, upstream: Link) -> None:
+        """Re-read which upstream frames pass unchanged (none until the session is open, none
+        for beta clients) and offer those to `hot_from_upstream`."""
+        hot = self._translator.upstream_hot
+        if hot != self._down_hot:
+            self._down_hot = hot
+            upstream.offer_hot(hot, self.hot_from_upstream)
 
     def upstream_closed(self, code: int, reason: str, broken: bool) -> None:
         """The upstream closed, vanished, or broke the protocol."""
@@ -365,11 +415,9 @@ class Relay:
         self._activity += 1
         return True
 
-    def _log_message(self, direction: str, kind: str | None, text: bytes) -> None:
+    def _log_message(self, direction: str, kind: str | None, size: int) -> None:
         """DEBUG only: one line per message with its type and size, never its content."""
-        self._log.debug(
-            "message", direction=direction, event_type=kind and kind[:64], chars=len(text)
-        )
+        self._log.debug("message", direction=direction, event_type=kind and kind[:64], chars=size)
 
     def _slow_reader(self, who: str) -> None:
         """A peer reads slower than the other side sends: end the session with 1013."""

@@ -316,3 +316,67 @@ def test_single_text_returns_none_for_a_read_that_ends_inside_the_header() -> No
     assert parser.feed(frame[:3]) == []
     [got] = parser.feed(frame[3:])
     assert got.payload == b"x" * 300
+
+
+# -- the hot lane's check (`hot_text`) ------------------------------------------------------
+
+HOT = (b'{"type":"input_audio_buffer.append"', b'{"type": "input_audio_buffer.append"')
+HEAD = max(map(len, HOT))
+KEY = b"\x11\x22\x33\x44"
+
+
+def frame_of(payload: bytes, *, masked: bool) -> bytes:
+    """`payload` as one TEXT frame from a client (`masked`) or a server."""
+    return encode(TEXT, payload, key=KEY if masked else None)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("size", [40, 125, 126, 3000, 65535])
+def test_hot_text_gives_the_payload_length_of_a_hot_frame(masked: bool, size: int) -> None:
+    """A lone TEXT frame starting with a hot prefix: its payload length (7- and 16-bit)."""
+    payload = (HOT[size % 2] + b"x" * size)[:size]  # both prefix styles
+    assert parser(masked=masked).hot_text(frame_of(payload, masked=masked), HOT, HEAD) == size
+
+
+def test_hot_text_unmasks_only_the_head() -> None:
+    """Of a masked payload only the first `head` bytes are unmasked; the rest is not copied."""
+    seen: list[int] = []
+
+    def unmask(key: bytes, data: bytearray) -> None:
+        seen.append(len(data))
+        unmask_py(key, data)
+
+    payload = HOT[0] + b"A" * 3000
+    hot = FrameParser(masked=True, max_size=BIG, unmask=unmask)
+    assert hot.hot_text(frame_of(payload, masked=True), HOT, HEAD) == len(payload)
+    assert seen == [HEAD]
+
+
+@pytest.mark.parametrize(
+    ("case", "data"),
+    [
+        ("other type", frame_of(b'{"type":"response.create"}', masked=True)),
+        (
+            "type not first",
+            frame_of(b'{"audio":"","type":"input_audio_buffer.append"}', masked=True),
+        ),
+        ("fragment", not_fin(frame_of(HOT[0] + b"}", masked=True))),
+        ("two frames", frame_of(HOT[0] + b"}", masked=True) * 2),
+        ("part of a frame", frame_of(HOT[0] + b"x" * 200, masked=True)[:-1]),
+        ("unmasked from a client", frame_of(HOT[0] + b"}", masked=False)),
+        ("64-bit length", encode(TEXT, HOT[0] + b"x" * 70000, key=KEY)),
+        ("binary", encode(BINARY, HOT[0] + b"}", key=KEY)),
+    ],
+)
+def test_hot_text_declines_anything_else(case: str, data: bytes) -> None:
+    """Not one whole, rightly masked TEXT frame starting with a prefix: -1 (`feed` decides)."""
+    assert parser(masked=True).hot_text(data, HOT, HEAD) == -1, case
+
+
+def test_hot_text_declines_while_bytes_are_pending_or_over_max_size() -> None:
+    """A frame after a partial one, or bigger than `max_size`, is left to `feed`."""
+    frame = frame_of(HOT[0] + b"x" * 100, masked=True)
+    assert parser(masked=True, max_size=50).hot_text(frame, HOT, HEAD) == -1
+    waiting = parser(masked=True)
+    assert waiting.feed(frame[:5]) == []
+    assert waiting.hot_text(frame, HOT, HEAD) == -1

@@ -170,6 +170,13 @@ class Events:
     def attach(self, link: Link) -> None:
         link.attach(self.message, self.binary, self.closed)
 
+    take = True  # what `hot` answers
+
+    def hot(self, raw: bytes, length: int) -> bool:
+        self.items.append(("hot", raw, length, self.take))
+        self.changed.set()
+        return self.take
+
     async def next(self) -> tuple[object, ...]:
         while self.read == len(self.items):
             self.changed.clear()
@@ -310,6 +317,35 @@ async def test_live_messages_go_to_their_callbacks(client_side: bool) -> None:
         peer.send(BINARY, b"\x03")
         assert await events.next() == ("binary", b"\x01\x02")
         assert await events.next() == ("binary", b"\x03")
+
+
+@SIDES
+async def test_offered_hot_messages_are_offered_first(client_side: bool) -> None:
+    """A lone frame starting with an offered prefix goes to the hot callback with its exact
+    bytes and payload length; one it declines, and any other, to the message callback;
+    `offer_hot(())` and `detach()` end the offers."""
+    async with asyncio.timeout(TIMEOUT), linked(client_side=client_side) as pair:
+        peer, events = pair.peer, Events()
+        events.attach(pair.link)
+        pair.link.offer_hot((b"hot:", b"warm:"), events.hot)
+        raw = peer.send(TEXT, b"hot:1")
+        assert await events.next() == ("hot", raw, 5, True)
+        raw = peer.send(TEXT, b"warm:22")
+        assert await events.next() == ("hot", raw, 7, True)
+        raw = peer.send(TEXT, b"cold:1")
+        assert await events.next() == ("text", b"cold:1", raw)
+        events.take = False
+        raw = peer.send(TEXT, b"hot:declined")
+        assert await events.next() == ("hot", raw, 12, False)
+        assert await events.next() == ("text", b"hot:declined", raw)
+        pair.link.offer_hot((), events.hot)
+        raw = peer.send(TEXT, b"hot:2")
+        assert await events.next() == ("text", b"hot:2", raw)
+        pair.link.offer_hot((b"hot:",), events.hot)
+        pair.link.detach()
+        peer.send(TEXT, b"hot:3")
+        await peer.sync()  # handled (and dropped) before the PONG
+        assert events.read == len(events.items)
 
 
 @SIDES

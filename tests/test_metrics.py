@@ -140,6 +140,28 @@ async def test_overhead_is_sampled_one_in_64(stack: Stack) -> None:
     assert value(reg, name, direction=UP) == 2
 
 
+async def test_audio_of_varying_chunk_sizes_is_counted_exactly(stack: Stack) -> None:
+    """Appends of changing sizes (runs of one length take the relay's hot lane, each new
+    length is measured): audio seconds and counts are exact, with or without an event_id."""
+    reg, ends = stack.registry, EndedSessions(stack.proxy.app)
+    chunks_ms = [20, 20, 20, 10, 10, 20, 15, 15, 15, 20]
+    async with session(realtime_url(stack)) as client:
+        for i, ms in enumerate(chunks_ms):
+            extra = {"event_id": f"evt_{i}"} if ms == 15 else {}
+            await client.send(
+                type="input_audio_buffer.append", audio=b64(pcm16_silence(ms)), **extra
+            )
+        await client.send(type="input_audio_buffer.clear")
+        await client.until("input_audio_buffer.cleared")
+    await ends.wait()
+    audio = value(reg, "inworld_proxy_audio_seconds_total", direction=UP)
+    assert audio == pytest.approx(sum(chunks_ms) / 1000)
+    appends = value(
+        reg, "inworld_proxy_messages_total", direction=UP, event_type="input_audio_buffer.append"
+    )
+    assert appends == len(chunks_ms)
+
+
 async def test_client_errors_are_counted(stack: Stack) -> None:
     """A frame that is not JSON counts as a client error and an 'other' message."""
     reg, ends = stack.registry, EndedSessions(stack.proxy.app)
