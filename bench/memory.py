@@ -27,7 +27,15 @@ from proxy.observe import NULL_SINK, SessionObserver
 from proxy.relay import Relay
 from proxy.translate import Translator
 
-__all__ = ["MemorySession", "MemoryTransport", "client_frame", "open_session", "server_frame"]
+__all__ = [
+    "MemorySession",
+    "MemoryTransport",
+    "client_frame",
+    "memory_link",
+    "open_session",
+    "quiet_logger",
+    "server_frame",
+]
 
 _UPDATED = orjson.dumps({"type": "session.updated", "session": {"model": "bench/memory"}})
 
@@ -45,10 +53,12 @@ def server_frame(payload: bytes) -> bytes:
 class MemoryTransport(asyncio.Transport):
     """A transport without a socket: counts writes and keeps the last one (all of them in
     `kept` when `keep`). A Close frame written is answered at once: the connection is then
-    lost, as after a peer's answer."""
+    lost, as after a peer's answer. `backlog`: what it reports as still queued (set it to
+    play a peer that stopped reading)."""
 
     def __init__(self, *, keep: bool = False) -> None:
         super().__init__()
+        self.backlog = 0
         self.writes = 0
         self.last = b""
         self.kept: list[bytes] | None = [] if keep else None
@@ -74,7 +84,7 @@ class MemoryTransport(asyncio.Transport):
         return self._closing
 
     def get_write_buffer_size(self) -> int:
-        return 0
+        return self.backlog
 
     def pause_reading(self) -> None:
         pass
@@ -103,11 +113,20 @@ class MemorySession:
     observer: SessionObserver
 
 
-def _link(client_side: bool, transport: MemoryTransport, max_size: int) -> Link:
+def memory_link(client_side: bool, transport: MemoryTransport, max_size: int = 1 << 24) -> Link:
+    """A `Link` (no heartbeat) connected to `transport`."""
     link = Link(client_side=client_side, max_size=max_size, heartbeat=None)
     transport.set_protocol(link)
     link.connection_made(transport)
     return link
+
+
+def quiet_logger() -> structlog.typing.FilteringBoundLogger:
+    """A logger at INFO that writes nothing."""
+    logger: structlog.typing.FilteringBoundLogger = structlog.wrap_logger(
+        structlog.ReturnLogger(), wrapper_class=structlog.make_filtering_bound_logger(logging.INFO)
+    )
+    return logger
 
 
 async def open_session(
@@ -126,8 +145,8 @@ async def open_session(
     cfg = load(None, {})
     limits = dataclasses.replace(cfg.limits, close_timeout=1.0)
     client_io, upstream_io = MemoryTransport(keep=keep), MemoryTransport(keep=keep)
-    client = _link(False, client_io, cfg.server.max_message_bytes)
-    upstream = _link(True, upstream_io, cfg.server.max_message_bytes)
+    client = memory_link(False, client_io, cfg.server.max_message_bytes)
+    upstream = memory_link(True, upstream_io, cfg.server.max_message_bytes)
     opened = asyncio.Event()
 
     async def dial() -> Link:
@@ -137,9 +156,7 @@ async def open_session(
     observer = observer or SessionObserver(
         NULL_SINK, clock=time.monotonic, model_label=lambda _: "other"
     )
-    log = log or structlog.wrap_logger(
-        structlog.ReturnLogger(), wrapper_class=structlog.make_filtering_bound_logger(logging.INFO)
-    )
+    log = log or quiet_logger()
     translator = Translator(cfg.rules, dialect=dialect)
     relay = Relay(client, dial, translator, log, observer, limits=limits)
     tg.create_task(relay.run(), name="memory-relay")

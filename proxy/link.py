@@ -5,8 +5,9 @@ aiohttp does the HTTP part (the client's upgrade; `proxy.dial` does the upstream
 transport's `data_received` callback: parsed by `proxy.frames`, handed to the relay's
 callbacks synchronously, and, when the relay forwards it unchanged, written to the other
 transport as the exact bytes received. No task switch, queue or message object per frame.
-A frame that starts with a prefix the relay asked for (`offer_hot`: audio) is offered to it
-first with only its first bytes unmasked: if taken, its payload is never unmasked or copied.
+A frame that arrives alone in a read and starts with a prefix the relay asked for
+(`offer_hot`: audio) is offered to it first, with only its first bytes unmasked: if taken,
+its payload is never unmasked or copied.
 
 A Link also answers pings, keeps a heartbeat (a ping after `heartbeat` seconds of silence;
 nothing heard within half that again is a lost connection), reassembles fragmented messages,
@@ -312,14 +313,22 @@ class Link(asyncio.Protocol):
         frame whose payload starts with one of `prefixes`, to `take(raw, length)` before its
         payload is unmasked or copied (the relay's hot lane); a message `take` declines goes
         to the message callback as usual. Call again to change the prefixes; () offers none.
+        No effect after `detach()`.
         """
+        if self._on_message is _drop:
+            return
         self._hot, self._hot_head = prefixes, max(map(len, prefixes), default=0)
         self._on_hot = take if prefixes else None
+
+    @property
+    def offered(self) -> tuple[bytes, ...]:
+        """The prefixes offered to the hot lane now (`offer_hot`); () when none."""
+        return self._hot if self._on_hot is not None else ()
 
     def detach(self) -> None:
         """Drop every later message and end (the owner is closing the link)."""
         self._inbox.clear()
-        self._on_hot = None
+        self._on_hot, self._hot = None, ()
         self._on_message, self._on_binary, self._on_closed = _drop, _ignore, _ignore_close
 
     async def receive(self) -> tuple[int, bytes]:

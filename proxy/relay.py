@@ -219,7 +219,9 @@ class Relay:
     # -- client -> upstream ---------------------------------------------------------------
 
     def from_client(self, data: bytes, raw: bytes | None) -> None:
-        """One TEXT message from the client (`raw`: its frame's bytes, if a single frame)."""
+        """One TEXT message from the client (`raw`: its frame's bytes, if a single frame).
+
+        Metrics count it as received, whether or not it could be relayed."""
         self._activity += 1
         upstream = self._ready
         if upstream is None or self._early:
@@ -230,10 +232,10 @@ class Relay:
         sampled = not self.end.frames_up & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
         if data.startswith(self._client_hot) and raw is not None:  # hottest: an audio append
+            self._observer.append_from_client(data)
             if not upstream.forward(raw, self._max_queued):
                 self._slow_reader("upstream")
                 return
-            self._observer.append_from_client(data)
             if self._debug:
                 self._log_message(UP, "input_audio_buffer.append", len(data))
             if sampled:
@@ -243,7 +245,6 @@ class Relay:
         if translator.client_passthrough(data):  # forwarded as received
             if not self._pass_on(upstream, data, raw):
                 self._slow_reader("upstream")
-                return
         else:
             self._execute(translator.from_client(data))
         self._observer.from_client(translator.last_type, data, translator.last_event)
@@ -258,13 +259,15 @@ class Relay:
         False, doing nothing, when it must take `from_client`: the upstream is not ready, or
         its length is new to the observer (which then measures its audio)."""
         upstream = self._ready
-        if upstream is None or self._early or not self._observer.append_sized(length):
+        if upstream is None or self._early:
+            return False
+        end = self.end
+        sampled = not (end.frames_up + 1) & _SAMPLE_MASK  # as `from_client` would count it
+        started = time.perf_counter() if sampled else 0.0
+        if not self._observer.append_sized(length):
             return False
         self._activity += 1
-        end = self.end
         end.frames_up += 1
-        sampled = not end.frames_up & _SAMPLE_MASK
-        started = time.perf_counter() if sampled else 0.0
         if not upstream.forward(raw, self._max_queued):
             self._slow_reader("upstream")
             return True
@@ -300,28 +303,28 @@ class Relay:
     # -- upstream -> client ---------------------------------------------------------------
 
     def from_upstream(self, data: bytes, raw: bytes | None) -> None:
-        """One TEXT message from the upstream."""
+        """One TEXT message from the upstream (counted as received, relayed or not)."""
         self.end.frames_down += 1
         translator = self._translator
         sampled = not self.end.frames_down & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
         client = self._client
         if data.startswith(self._down_hot) and raw is not None:  # hottest: an audio delta
+            self._observer.delta_from_upstream(data)
             if not client.forward(raw, self._max_queued):
                 self._slow_reader("client")
                 return
             self._activity += 1
-            self._observer.delta_from_upstream(data)
             if self._debug:
                 self._log_message(DOWN, "response.output_audio.delta", len(data))
             if sampled:
                 self._observer.overhead(DOWN, time.perf_counter() - started)
             return
         if translator.upstream_passthrough(data):  # transcript/text deltas, as received
-            if not self._pass_on(client, data, raw):
+            if self._pass_on(client, data, raw):
+                self._activity += 1
+            else:
                 self._slow_reader("client")
-                return
-            self._activity += 1
         else:
             self._execute(translator.from_upstream(data))
             if self._upstream is not None:
@@ -334,12 +337,12 @@ class Relay:
 
     def hot_from_upstream(self, raw: bytes, length: int) -> bool:
         """`hot_from_client` for an audio delta, offered only while deltas pass unchanged."""
+        end = self.end
+        sampled = not (end.frames_down + 1) & _SAMPLE_MASK  # as `from_upstream` would count it
+        started = time.perf_counter() if sampled else 0.0
         if not self._observer.delta_sized(length):
             return False
-        end = self.end
         end.frames_down += 1
-        sampled = not end.frames_down & _SAMPLE_MASK
-        started = time.perf_counter() if sampled else 0.0
         if not self._client.forward(raw, self._max_queued):
             self._slow_reader("client")
             return True
@@ -354,7 +357,7 @@ class Relay:
         """Re-read which upstream frames pass unchanged (none until the session is open, none
         for beta clients) and offer those to `hot_from_upstream`."""
         hot = self._translator.upstream_hot
-        if hot != self._down_hot:
+        if hot != self._down_hot and not self._done.is_set():
             self._down_hot = hot
             upstream.offer_hot(hot, self.hot_from_upstream)
 

@@ -373,6 +373,30 @@ def test_hot_text_declines_anything_else(case: str, data: bytes) -> None:
     assert parser(masked=True).hot_text(data, HOT, HEAD) == -1, case
 
 
+@pytest.mark.parametrize(
+    ("case", "data"),
+    [
+        ("RSV1 set", bytes((0xC1,)) + frame_of(HOT[0] + b"}", masked=False)[1:]),
+        ("masked from a server", frame_of(HOT[0] + b"}", masked=True)),
+        ("a PING carrying the prefix", encode(PING, HOT[0] + b"}")),
+        ("a CLOSE", encode(CLOSE, close_payload(1000, "bye"))),
+    ],
+)
+def test_hot_text_on_the_client_side_declines_anything_else(case: str, data: bytes) -> None:
+    """The upstream side's check: server frames must be unmasked TEXT frames, nothing else."""
+    assert parser(masked=False).hot_text(data, HOT, HEAD) == -1, case
+
+
+def test_hot_text_and_feed_agree_on_a_non_minimal_16_bit_length() -> None:
+    """RFC 6455 asks for the shortest length encoding; like `feed` (and most peers), the hot
+    lane's check does not insist, so both paths take the same frames."""
+    payload = HOT[0] + b"}"
+    frame = bytes((0x81, 126)) + len(payload).to_bytes(2, "big") + payload
+    assert parser(masked=False).hot_text(frame, HOT, HEAD) == len(payload)
+    [parsed] = parser(masked=False).feed(frame)
+    assert parsed.payload == payload
+
+
 def test_hot_text_declines_while_bytes_are_pending_or_over_max_size() -> None:
     """A frame after a partial one, or bigger than `max_size`, is left to `feed`."""
     frame = frame_of(HOT[0] + b"x" * 100, masked=True)

@@ -6,24 +6,43 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import time
 
 import orjson
 import pytest
 
-from bench.memory import MemorySession, client_frame, open_session, server_frame
+from bench.memory import (
+    MemorySession,
+    MemoryTransport,
+    client_frame,
+    memory_link,
+    open_session,
+    quiet_logger,
+    server_frame,
+)
+from proxy.config import load
 from proxy.frames import TEXT, FrameParser
+from proxy.link import Link
 from proxy.observe import DOWN, NULL_SINK, UP, SessionObserver
+from proxy.passthrough import RoutedTranslator
+from proxy.relay import Relay
+from proxy.translate import CLIENT_HOT, UPSTREAM_HOT, Translator
 
 APPEND, DELTA = "input_audio_buffer.append", "response.output_audio.delta"
 
 
 class Observer(SessionObserver):
-    """A SessionObserver that records which of its hot-path methods took each frame."""
+    """A SessionObserver that records which of its hot-path methods took each frame, and the
+    overhead samples."""
 
     def __init__(self) -> None:
         super().__init__(NULL_SINK, clock=time.monotonic, model_label=lambda _: "other")
         self.lane: list[str] = []  # "sized" (the hot lane) or "full" (payload measured)
+        self.samples: list[str] = []
+
+    def overhead(self, direction: str, seconds: float) -> None:
+        self.samples.append(direction)
 
     def append_from_client(self, text: bytes) -> None:
         self.lane.append("full")
@@ -108,16 +127,22 @@ async def test_frames_read_together_take_the_full_path_unchanged() -> None:
 
 
 async def test_beta_clients_get_renamed_deltas_not_the_lane() -> None:
-    """For a beta client, deltas are renamed: none may slip through the lane as received."""
+    """For a beta client, deltas are renamed: the lane is not offered them, and none leaves
+    as received; a GA client's session offers them once open."""
     observer = Observer()
     async with asyncio.TaskGroup() as tg:
+        ga = await open_session(tg)
+        assert ga.upstream.offered == UPSTREAM_HOT
+        assert ga.client.offered == CLIENT_HOT
+        ga.relay.shut_down()
         session = await open_session(tg, observer=observer, dialect="beta", keep=True)
+        assert session.upstream.offered == ()
         before = written(session, "client")
         for _ in range(3):
             session.upstream.data_received(server_frame(delta(20)))
         out = sent(session, "client", before)
         session.relay.shut_down()
-    assert "sized" not in observer.lane
+    assert ga.upstream.offered == ()  # detached at the end
     parser = FrameParser(masked=False, max_size=1 << 20)
     events = [orjson.loads(f.payload) for raw in out for f in parser.feed(raw) if f.opcode == TEXT]
     assert [e["type"] for e in events] == ["response.audio.delta"] * 3
@@ -145,3 +170,124 @@ async def test_a_frame_of_the_run_length_without_the_prefix_is_not_taken() -> No
     observer.settle()
     assert observer.messages[UP][APPEND] == 3
     assert observer.audio_seconds[UP] == pytest.approx(0.06)
+
+
+async def test_frames_are_counted_and_sampled_once_through_the_lane() -> None:
+    """128 frames each way, nearly all through the lane: each counted once, two overhead
+    samples per direction (1 in 64), audio exact."""
+    observer = Observer()
+    async with asyncio.TaskGroup() as tg:
+        session = await open_session(tg, observer=observer)
+        end = session.relay.end
+        up_before, down_before = end.frames_up, end.frames_down  # session.updated went down
+        for _ in range(128):
+            session.client.data_received(client_frame(append(20)))
+            session.upstream.data_received(server_frame(delta(20)))
+        counted = (end.frames_up - up_before, end.frames_down - down_before)
+        session.relay.shut_down()
+    assert counted == (128, 128)
+    assert observer.lane.count("sized") == 2 * 127
+    assert observer.samples.count(UP) == 2
+    assert observer.samples.count(DOWN) == 2
+    observer.settle()
+    assert observer.messages[UP][APPEND] == observer.messages[DOWN][DELTA] == 128
+    assert observer.audio_seconds[UP] == pytest.approx(128 * 0.02)
+
+
+async def test_nothing_is_forwarded_after_the_session_ends() -> None:
+    """Once the relay ends the session, lane frames are neither forwarded nor counted."""
+    observer = Observer()
+    async with asyncio.TaskGroup() as tg:
+        session = await open_session(tg, observer=observer)
+        session.client.data_received(client_frame(append(20)))
+        session.upstream.data_received(server_frame(delta(20)))
+        session.relay.shut_down()
+        writes = (session.upstream_io.writes, session.client_io.writes)
+        session.client.data_received(client_frame(append(20)))
+        session.upstream.data_received(server_frame(delta(20)))
+        assert (session.upstream_io.writes, session.client_io.writes) == writes
+    assert observer.lane == ["full", "full"]
+
+
+async def test_a_slow_upstream_in_the_lane_ends_the_session_and_counts_the_frame() -> None:
+    """A lane frame that meets a full upstream buffer is not written: the session ends with
+    1013, and the frame counts as received (as on the full path)."""
+    observer = Observer()
+    async with asyncio.TaskGroup() as tg:
+        session = await open_session(tg, observer=observer)
+        session.client.data_received(client_frame(append(20)))  # measured
+        session.client.data_received(client_frame(append(20)))  # lane
+        writes = session.upstream_io.writes
+        session.upstream_io.backlog = 1 << 30  # the upstream stopped reading
+        session.client.data_received(client_frame(append(20)))  # lane: not written
+        assert session.upstream_io.writes == writes
+    assert session.relay.end.reason == "upstream reads too slowly (limits.max_queued_bytes)"
+    assert session.relay.end.client_code == 1013
+    assert observer.lane == ["full", "sized", "sized"]
+    observer.settle()
+    assert observer.messages[UP][APPEND] == 3
+
+
+async def test_frames_sent_before_the_upstream_opens_keep_their_order() -> None:
+    """Appends that arrive while Inworld is being dialled wait, then go up in order, before
+    and together with those after (the lane is not taken until the upstream is ready)."""
+    cfg = load(None, {})
+    client_io, upstream_io = MemoryTransport(keep=True), MemoryTransport(keep=True)
+    client, upstream = memory_link(False, client_io), memory_link(True, upstream_io)
+    dialling, release, dialled = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def dial() -> Link:
+        dialling.set()
+        await release.wait()
+        dialled.set()
+        return upstream
+
+    limits = dataclasses.replace(cfg.limits, close_timeout=1.0)
+    relay = Relay(client, dial, Translator(cfg.rules), quiet_logger(), limits=limits)
+    frames = [client_frame(append(ms)) for ms in (20, 20, 10, 20, 20, 20)]
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(relay.run())
+        await dialling.wait()  # the client link is attached, the upstream not open
+        for frame in frames[:3]:
+            client.data_received(frame)
+        assert upstream_io.writes == 0
+        release.set()
+        await dialled.wait()  # the early frames went up in the same step
+        for frame in frames[3:]:
+            client.data_received(frame)
+        out = list(upstream_io.kept or [])
+        relay.shut_down()
+    parser = FrameParser(masked=True, max_size=1 << 20)
+    payloads = [frame.payload for raw in out for frame in parser.feed(raw)]
+    assert payloads[0].startswith(b'{"type":"session.update"')  # the proxy's own, first
+    assert out[1 : 1 + len(frames)] == frames
+
+
+async def test_pass_through_sessions_offer_deltas_from_the_start() -> None:
+    """A session routed to OpenAI itself (pass-through) relays deltas through the lane as soon
+    as the upstream is open (no session.updated to wait for)."""
+    cfg = load(None, {})
+    client_io, upstream_io = MemoryTransport(keep=True), MemoryTransport(keep=True)
+    client, upstream = memory_link(False, client_io), memory_link(True, upstream_io)
+    dialled = asyncio.Event()
+
+    async def dial() -> Link:
+        dialled.set()
+        return upstream
+
+    translator = RoutedTranslator(cfg.rules)
+    translator.passthrough = True
+    observer = Observer()
+    limits = dataclasses.replace(cfg.limits, close_timeout=1.0)
+    relay = Relay(client, dial, translator, quiet_logger(), observer, limits=limits)
+    frames = [server_frame(delta(20)) for _ in range(3)]
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(relay.run())
+        await dialled.wait()
+        assert upstream.offered == UPSTREAM_HOT
+        for frame in frames:
+            upstream.data_received(frame)
+        out = list(client_io.kept or [])
+        relay.shut_down()
+    assert out == frames
+    assert observer.lane == ["full", "sized", "sized"]

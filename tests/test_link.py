@@ -323,7 +323,7 @@ async def test_live_messages_go_to_their_callbacks(client_side: bool) -> None:
 async def test_offered_hot_messages_are_offered_first(client_side: bool) -> None:
     """A lone frame starting with an offered prefix goes to the hot callback with its exact
     bytes and payload length; one it declines, and any other, to the message callback;
-    `offer_hot(())` and `detach()` end the offers."""
+    `offer_hot(())` and `detach()` end the offers (and none starts after `detach()`)."""
     async with asyncio.timeout(TIMEOUT), linked(client_side=client_side) as pair:
         peer, events = pair.peer, Events()
         events.attach(pair.link)
@@ -342,7 +342,10 @@ async def test_offered_hot_messages_are_offered_first(client_side: bool) -> None
         raw = peer.send(TEXT, b"hot:2")
         assert await events.next() == ("text", b"hot:2", raw)
         pair.link.offer_hot((b"hot:",), events.hot)
+        assert pair.link.offered == (b"hot:",)
         pair.link.detach()
+        pair.link.offer_hot((b"hot:",), events.hot)  # too late: no effect
+        assert pair.link.offered == ()
         peer.send(TEXT, b"hot:3")
         await peer.sync()  # handled (and dropped) before the PONG
         assert events.read == len(events.items)
