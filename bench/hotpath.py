@@ -23,8 +23,9 @@ Variants, each in its own session:
 Reported per variant and direction: the best (minimum) of `--repeats` timings of `--frames`
 frames, in ns of this thread's CPU time per frame (the sessions are timed in turn, so each
 sees the same machine); on a shared machine these still move by tens of percent. With
-`--instructions`, valgrind's callgrind counts the instructions per frame instead: slow, but
-the same count on every run, so a change of a few percent is visible.
+`--instructions`, valgrind's callgrind counts the instructions per frame instead (with
+PYTHONHASHSEED=0): slow, but the same count on every run, so a change of a few percent is
+visible.
 """
 
 from __future__ import annotations
@@ -196,7 +197,8 @@ def _collected(variant: str, direction: str, frames: int) -> int:
         sys.executable, "-m", "bench.hotpath", "--frames", str(frames), "--repeats", "1",
         "--variants", variant, "--directions", direction,
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts on every run
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     match = re.search(r"Collected : (\d+)", done.stderr)
     if match is None:
         raise RuntimeError(f"no instruction count from callgrind: {done.stderr[-500:]}")
