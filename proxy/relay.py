@@ -6,7 +6,9 @@ receiving transport's callback, synchronously, like websockets' `data_received`:
 the `Translator`, execute the commands it returns. A frame the core passes through unchanged
 (`Translator.client_passthrough` / `upstream_passthrough`: audio appends and deltas) is written
 to the other transport as the very bytes received (header and mask included): no decode, no
-encode, no copy, no task switch. `run()` itself only dials, starts the session and waits.
+encode, no copy, no task switch. An audio frame alone in its read comes earlier still, through
+the links' hot lane (`hot_from_client` / `hot_from_upstream`, `Link.offer_hot`), before its
+payload is unmasked or copied. `run()` itself only dials, starts the session and waits.
 
 Until the upstream is open, client messages wait in a list and the client's socket stops
 being read (its kernel buffers are the bounded buffer); they are handled in order once the
