@@ -141,8 +141,9 @@ async def test_overhead_is_sampled_one_in_64(stack: Stack) -> None:
 
 
 async def test_audio_of_varying_chunk_sizes_is_counted_exactly(stack: Stack) -> None:
-    """Appends of changing sizes (runs of one length take the relay's hot lane, each new
-    length is measured): audio seconds and counts are exact, with or without an event_id."""
+    """Appends of changing sizes over a real socket (each by the hot lane or the full path,
+    as the reads fall; `test_hot_lane` pins which): audio seconds and counts are exact, with
+    or without an event_id."""
     reg, ends = stack.registry, EndedSessions(stack.proxy.app)
     chunks_ms = [20, 20, 20, 10, 10, 20, 15, 15, 15, 20]
     async with session(realtime_url(stack)) as client:
