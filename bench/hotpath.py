@@ -84,9 +84,6 @@ class _NoMetrics(SessionObserver):
     def delta_from_upstream(self, text: bytes) -> None:
         pass
 
-    def delta_sized(self, length: int) -> bool:
-        return True
-
 
 def _logger(level: int) -> structlog.typing.FilteringBoundLogger:
     """A JSON logger like the proxy's (`proxy.log`), writing to /dev/null."""

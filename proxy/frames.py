@@ -99,13 +99,28 @@ class FrameParser:
         """The payload if `data` is exactly one whole, unfragmented TEXT frame and nothing is
         pending, else None (then call `feed`, which also reports errors).
 
-        The hot path's shortcut: audio frames arrive one per read; no `Frame` or list is built.
+        The shortcut for a frame alone in its read: no `Frame` or list is built. The checks are
+        `_whole_text`'s, inlined: every audio delta comes this way, and calling `_whole_text`
+        measured 7% more instructions per delta (`bench.hotpath --instructions`).
         """
-        start = self._whole_text(data)
-        if start < 0:
+        if self._pending or len(data) < 2 or data[0] != 0x81:
             return None
-        if not self._masked:
+        second = data[1]
+        length = second & 0x7F
+        start = 2
+        if length == 126:
+            if len(data) < 4:
+                return None
+            start, length = 4, data[2] << 8 | data[3]
+        elif length == 127:
+            return None
+        if not second & 0x80:
+            if self._masked or start + length != len(data) or length > self._max:
+                return None
             return data[start:]
+        start += 4
+        if not self._masked or start + length != len(data) or length > self._max:
+            return None
         body = bytearray(memoryview(data)[start:])
         self._unmask(data[start - 4 : start], body)
         return bytes(body)

@@ -195,7 +195,9 @@ class SessionObserver:
     def append_sized(self, length: int) -> bool:
         """Count an audio append known only by its payload's `length` (the relay's hot lane,
         before the frame is unmasked). False, counting nothing, when the previous append had
-        another length: then call `append_from_client` with the payload."""
+        another length: then call `append_from_client` with the payload. (Deltas have no such
+        lane: a server's frames are not masked, and a delta lane measured no cheaper than the
+        full path.)"""
         run = self._appends
         if length != run.length:
             return False
@@ -211,17 +213,6 @@ class SessionObserver:
         response = self._response
         if response is not None and not response.audio_seen:
             self._first_audio(response)
-
-    def delta_sized(self, length: int) -> bool:
-        """`append_sized` for an audio delta (`delta_from_upstream`)."""
-        run = self._deltas
-        if length != run.length:
-            return False
-        run.count += 1
-        response = self._response
-        if response is not None and not response.audio_seen:
-            self._first_audio(response)
-        return True
 
     def settle(self) -> None:
         """Fold the hot-path runs into `messages`, `bytes` and `audio_seconds` (readers of

@@ -7,7 +7,7 @@ the `Translator`, execute the commands it returns. A frame the core passes throu
 (`Translator.client_passthrough` / `upstream_passthrough`: audio appends and deltas) is written
 to the other transport as the very bytes received (header and mask included): no decode, no
 encode, no copy, no task switch. An audio frame alone in its read comes earlier still, through
-the links' hot lane (`hot_from_client` / `hot_from_upstream`, `Link.offer_hot`), before its
+the client link's hot lane (`hot_from_client`, `Link.offer_hot`), before its
 payload is unmasked or copied. `run()` itself only dials, starts the session and waits.
 
 Until the upstream is open, client messages wait in a list and the client's socket stops
@@ -120,7 +120,7 @@ class Relay:
         self._upstream: Link | None = None  # set once open
         self._ready: Link | None = None  # the upstream, once started: client frames may go up
         self._client_hot = translator.client_hot
-        self._down_hot: tuple[bytes, ...] = ()  # re-read after each frame the core handles
+        self._down_hot = translator.upstream_hot  # re-read after each frame the core handles
         self._upstream_ready = asyncio.Event()
         self._early: list[tuple[bytes, bytes | None] | bytes] = []  # client frames before then
         self._done = asyncio.Event()
@@ -203,8 +203,8 @@ class Relay:
         for command in self._translator.start():  # before any client frame may go up
             assert isinstance(command, ToUpstream)
             upstream.send_text(_utf8(command.text))
+        self._down_hot = self._translator.upstream_hot  # the route may have chosen pass-through
         upstream.attach(self.from_upstream, _ignore_binary, self.upstream_closed)
-        self._follow_down_hot(upstream)  # the route may have chosen pass-through
         upstream.peer, self._client.peer = self._client, upstream  # batch writes per read
         self._ready = upstream
         self._upstream_ready.set()
@@ -329,39 +329,12 @@ class Relay:
                 self._slow_reader("client")
         else:
             self._execute(translator.from_upstream(data))
-            if self._upstream is not None:
-                self._follow_down_hot(self._upstream)  # the session may have opened
+            self._down_hot = translator.upstream_hot  # the session may have opened
         self._observer.from_upstream(translator.last_type, data, translator.last_event)
         if self._debug:
             self._log_message(DOWN, translator.last_type, len(data))
         if sampled:
             self._observer.overhead(DOWN, time.perf_counter() - started)
-
-    def hot_from_upstream(self, raw: bytes, length: int) -> bool:
-        """`hot_from_client` for an audio delta, offered only while deltas pass unchanged."""
-        end = self.end
-        sampled = not (end.frames_down + 1) & _SAMPLE_MASK  # as `from_upstream` would count it
-        started = time.perf_counter() if sampled else 0.0
-        if not self._observer.delta_sized(length):
-            return False
-        end.frames_down += 1
-        if not self._client.forward(raw, self._max_queued):
-            self._slow_reader("client")
-            return True
-        self._activity += 1
-        if self._debug:
-            self._log_message(DOWN, "response.output_audio.delta", length)
-        if sampled:
-            self._observer.overhead(DOWN, time.perf_counter() - started)
-        return True
-
-    def _follow_down_hot(self, upstream: Link) -> None:
-        """Re-read which upstream frames pass unchanged (none until the session is open, none
-        for beta clients) and offer those to `hot_from_upstream`."""
-        hot = self._translator.upstream_hot
-        if hot != self._down_hot and not self._done.is_set():
-            self._down_hot = hot
-            upstream.offer_hot(hot, self.hot_from_upstream)
 
     def upstream_closed(self, code: int, reason: str, broken: bool) -> None:
         """The upstream closed, vanished, or broke the protocol."""

@@ -1,6 +1,7 @@
-"""The relay's hot lane (`Link.offer_hot` -> `Relay.hot_from_client`/`hot_from_upstream`), read
-by read over in-memory transports (`bench.memory`): which frames take it, that they leave as
-the very bytes received, and that the metrics observer still counts them exactly."""
+"""The relay's hot lane for audio appends (`Link.offer_hot` -> `Relay.hot_from_client`), and
+the full path it falls back to, read by read over in-memory transports (`bench.memory`): which
+frames take it, that they leave as the very bytes received, and that the metrics observer still
+counts them exactly."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from proxy.link import Link
 from proxy.observe import DOWN, NULL_SINK, UP, SessionObserver
 from proxy.passthrough import RoutedTranslator
 from proxy.relay import Relay
-from proxy.translate import CLIENT_HOT, UPSTREAM_HOT, Translator
+from proxy.translate import CLIENT_HOT, Translator
 
 APPEND, DELTA = "input_audio_buffer.append", "response.output_audio.delta"
 
@@ -57,11 +58,6 @@ class Observer(SessionObserver):
         self.lane.append("full")
         super().delta_from_upstream(text)
 
-    def delta_sized(self, length: int) -> bool:
-        taken = super().delta_sized(length)
-        self.lane += ["sized"] if taken else []
-        return taken
-
 
 def append(ms: int, **extra: str) -> bytes:
     audio = base64.b64encode(bytes(48 * ms)).decode()
@@ -84,9 +80,12 @@ def written(session: MemorySession, side: str) -> int:
 
 
 @pytest.mark.parametrize("direction", [UP, DOWN])
-async def test_runs_of_one_length_take_the_lane_and_count_exactly(direction: str) -> None:
-    """Each new length goes the full way (measured), its repeats the lane; every frame leaves
-    as received and audio seconds, messages and bytes are exact."""
+async def test_runs_of_one_length_are_relayed_as_received_and_counted_exactly(
+    direction: str,
+) -> None:
+    """Appends: each new length goes the full way (measured), its repeats the lane. Deltas
+    (no lane: a server's frames are not masked) go the full way, measured per new length.
+    Every frame leaves as received; audio seconds, messages and bytes are exact."""
     observer = Observer()
     lengths_ms = [20, 20, 20, 10, 10, 20, 5]
     up = direction == UP
@@ -101,7 +100,8 @@ async def test_runs_of_one_length_take_the_lane_and_count_exactly(direction: str
         out = sent(session, side, before)
         session.relay.shut_down()
     assert out == frames
-    assert observer.lane == ["full", "sized", "sized", "full", "sized", "full", "full"]
+    lane = ["full", "sized", "sized", "full", "sized", "full", "full"]
+    assert observer.lane == (lane if up else ["full"] * len(frames))
     observer.settle()
     kind = APPEND if up else DELTA
     assert observer.messages[direction][kind] == len(frames)
@@ -126,23 +126,22 @@ async def test_frames_read_together_take_the_full_path_unchanged() -> None:
     assert observer.audio_seconds[UP] == pytest.approx(0.04)
 
 
-async def test_beta_clients_get_renamed_deltas_not_the_lane() -> None:
-    """For a beta client, deltas are renamed: the lane is not offered them, and none leaves
-    as received; a GA client's session offers them once open."""
+async def test_beta_clients_get_renamed_deltas() -> None:
+    """For a beta client, deltas are renamed: none leaves as received. Only the client link
+    offers a hot lane (appends), and not after the session ended."""
     observer = Observer()
     async with asyncio.TaskGroup() as tg:
         ga = await open_session(tg)
-        assert ga.upstream.offered == UPSTREAM_HOT
         assert ga.client.offered == CLIENT_HOT
+        assert ga.upstream.offered == ()
         ga.relay.shut_down()
         session = await open_session(tg, observer=observer, dialect="beta", keep=True)
-        assert session.upstream.offered == ()
         before = written(session, "client")
         for _ in range(3):
             session.upstream.data_received(server_frame(delta(20)))
         out = sent(session, "client", before)
         session.relay.shut_down()
-    assert ga.upstream.offered == ()  # detached at the end
+    assert ga.client.offered == ()  # detached at the end
     parser = FrameParser(masked=False, max_size=1 << 20)
     events = [orjson.loads(f.payload) for raw in out for f in parser.feed(raw) if f.opcode == TEXT]
     assert [e["type"] for e in events] == ["response.audio.delta"] * 3
@@ -186,7 +185,7 @@ async def test_frames_are_counted_and_sampled_once_through_the_lane() -> None:
         counted = (end.frames_up - up_before, end.frames_down - down_before)
         session.relay.shut_down()
     assert counted == (128, 128)
-    assert observer.lane.count("sized") == 2 * 127
+    assert observer.lane.count("sized") == 127  # appends after the first; deltas: full path
     assert observer.samples.count(UP) == 2
     assert observer.samples.count(DOWN) == 2
     observer.settle()
@@ -263,9 +262,9 @@ async def test_frames_sent_before_the_upstream_opens_keep_their_order() -> None:
     assert out[1 : 1 + len(frames)] == frames
 
 
-async def test_pass_through_sessions_offer_deltas_from_the_start() -> None:
-    """A session routed to OpenAI itself (pass-through) relays deltas through the lane as soon
-    as the upstream is open (no session.updated to wait for)."""
+async def test_pass_through_sessions_relay_deltas_as_received_from_the_start() -> None:
+    """A session routed to OpenAI itself (pass-through) forwards deltas as received as soon as
+    the upstream is open (no session.updated to wait for), and appends through the lane."""
     cfg = load(None, {})
     client_io, upstream_io = MemoryTransport(keep=True), MemoryTransport(keep=True)
     client, upstream = memory_link(False, client_io), memory_link(True, upstream_io)
@@ -281,13 +280,17 @@ async def test_pass_through_sessions_offer_deltas_from_the_start() -> None:
     limits = dataclasses.replace(cfg.limits, close_timeout=1.0)
     relay = Relay(client, dial, translator, quiet_logger(), observer, limits=limits)
     frames = [server_frame(delta(20)) for _ in range(3)]
+    appends = [client_frame(append(20)) for _ in range(2)]
     async with asyncio.TaskGroup() as tg:
         tg.create_task(relay.run())
         await dialled.wait()
-        assert upstream.offered == UPSTREAM_HOT
         for frame in frames:
             upstream.data_received(frame)
+        for frame in appends:
+            client.data_received(frame)
         out = list(client_io.kept or [])
+        up = list(upstream_io.kept or [])
         relay.shut_down()
     assert out == frames
-    assert observer.lane == ["full", "sized", "sized"]
+    assert up == appends  # pass-through: no session.update of the proxy's own
+    assert observer.lane == ["full", "full", "full", "full", "sized"]
