@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from proxy.app import create_app
 from proxy.appkeys import LIFECYCLE
 from proxy.emulator import EmulatorSettings, pcm16_silence, pcm16_tone
-from proxy.metrics import close_code_class, session_outcome
+from proxy.metrics import Metrics, close_code_class, session_outcome
 from tests.conftest import KEY, SECRET, Stack, proxy_config
 from tests.scripted import SERVER_VAD, EndedSessions, b64, session
 
@@ -138,6 +138,22 @@ async def test_overhead_is_sampled_one_in_64(stack: Stack) -> None:
             await client.send(type="input_audio_buffer.append", audio=b64(pcm16_silence(10)))
     await ends.wait()
     assert value(reg, name, direction=UP) == 2
+
+
+def test_overhead_series_exist_from_start_and_take_any_direction() -> None:
+    """Both directions' overhead series are exported at zero before any message (so a rate()
+    over them is defined from the first scrape), and a direction not created up front still
+    gets its own series."""
+    reg = CollectorRegistry()
+    metrics = Metrics(reg)
+    name = "inworld_proxy_message_overhead_seconds_count"
+    assert reg.get_sample_value(name, {"direction": UP}) == 0.0
+    assert reg.get_sample_value(name, {"direction": DOWN}) == 0.0
+    metrics.observe_overhead(DOWN, 0.001)
+    metrics.observe_overhead("elsewhere", 0.002)
+    assert value(reg, name, direction=DOWN) == 1
+    assert value(reg, name, direction="elsewhere") == 1
+    assert value(reg, name, direction=UP) == 0
 
 
 async def test_audio_of_varying_chunk_sizes_is_counted_exactly(stack: Stack) -> None:
