@@ -4,8 +4,7 @@
 `Translator`, a `SessionObserver`), but each link's transport is a `MemoryTransport`: what a
 link writes is counted (and kept, if asked), and a read is a call to the link's
 `data_received`. `bench.hotpath` times the hot path this way; `tests/test_hot_lane.py` checks
-what the hot lane forwards and counts, read by read; `tests/test_link.py` counts a link's
-write calls with `MemoryTransport`.
+what the hot lane forwards and counts, read by read.
 """
 
 from __future__ import annotations
@@ -52,17 +51,15 @@ def server_frame(payload: bytes) -> bytes:
 
 
 class MemoryTransport(asyncio.Transport):
-    """A transport without a socket: counts the buffers written (`writes`) and the calls
-    that wrote them (`calls`: one per `write` or `writelines`, as one syscall each), and
-    keeps the last buffer (all of them in `kept` when `keep`). A Close frame written is
-    answered at once: the connection is then lost, as after a peer's answer. `backlog`: what
-    it reports as still queued (set it to play a peer that stopped reading)."""
+    """A transport without a socket: counts writes and keeps the last one (all of them in
+    `kept` when `keep`). A Close frame written is answered at once: the connection is then
+    lost, as after a peer's answer. `backlog`: what it reports as still queued (set it to
+    play a peer that stopped reading)."""
 
     def __init__(self, *, keep: bool = False) -> None:
         super().__init__()
         self.backlog = 0
         self.writes = 0
-        self.calls = 0
         self.last = b""
         self.kept: list[bytes] | None = [] if keep else None
         self._protocol: asyncio.BaseProtocol | None = None
@@ -72,21 +69,16 @@ class MemoryTransport(asyncio.Transport):
         self._protocol = protocol
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.calls += 1
-        self._buffer(data)
-
-    def writelines(self, list_of_data: Any) -> None:
-        self.calls += 1
-        for data in list_of_data:
-            self._buffer(data)
-
-    def _buffer(self, data: bytes | bytearray | memoryview) -> None:
         self.writes += 1
         self.last = bytes(data)
         if self.kept is not None:
             self.kept.append(self.last)
         if data[0] == 0x88:  # a Close frame (FIN + opcode 8)
             self.abort()
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
 
     def is_closing(self) -> bool:
         return self._closing
