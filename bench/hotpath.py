@@ -50,6 +50,7 @@ import structlog
 
 from bench.memory import MemorySession, MemoryTransport, client_frame, open_session, server_frame
 from proxy.link import Link
+from proxy.log import Redactor, line_processors
 from proxy.observe import NULL_SINK, SessionObserver
 
 __all__ = ["APPEND_FRAME", "DELTA_FRAME", "VARIANTS", "main", "measure"]
@@ -86,18 +87,15 @@ class _NoMetrics(SessionObserver):
 
 
 def _logger(level: int) -> structlog.typing.FilteringBoundLogger:
-    """A JSON logger like the proxy's (`proxy.log`), writing to /dev/null."""
+    """The proxy's JSON log pipeline (`proxy.log.line_processors`, redacting a configured
+    key) writing to /dev/null, bound to a session as `proxy.session` binds it."""
     sink = open(os.devnull, "wb")  # noqa: SIM115 (lives as long as the process)
     logger: structlog.typing.FilteringBoundLogger = structlog.wrap_logger(
         structlog.BytesLogger(sink),
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(serializer=orjson.dumps),
-        ],
+        processors=line_processors(Redactor(["bench-inworld-key-0123456789"])),
         wrapper_class=structlog.make_filtering_bound_logger(level),
     )
-    return logger
+    return logger.bind(session_id="sess_bench", inworld_session_key="bench-0001")
 
 
 @dataclasses.dataclass
