@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CloseClient", "Command", "ToClient", "ToUpstream"]
+__all__ = ["BinaryToClient", "BinaryToUpstream", "CloseClient", "Command", "ToClient", "ToUpstream"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,20 @@ class ToUpstream:
 
 
 @dataclass(frozen=True, slots=True)
+class BinaryToClient:
+    """Send `data` to the client as one BINARY frame (pass-through routes only)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryToUpstream:
+    """Send `data` upstream as one BINARY frame (pass-through routes only)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class CloseClient:
     """End the session: close the client with `code`/`reason` (and the upstream normally)."""
 
@@ -33,4 +47,4 @@ class CloseClient:
     reason: str
 
 
-Command = ToClient | ToUpstream | CloseClient
+Command = ToClient | ToUpstream | BinaryToClient | BinaryToUpstream | CloseClient

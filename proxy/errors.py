@@ -61,29 +61,36 @@ def error_text(message: str, **kwargs: Any) -> str:
     return orjson.dumps(error_event(message, **kwargs)).decode()
 
 
-def upstream_refusal(status: int | None, detail: str) -> tuple[dict[str, Any], int, str]:
+# Where each provider's credentials come from, for the 401/403 hint.
+_CREDENTIALS = {"Inworld": "INWORLD_API_KEY / INWORLD_API_SECRET", "OpenAI": "OPENAI_API_KEY"}
+
+
+def upstream_refusal(
+    status: int | None, detail: str, provider: str = "Inworld"
+) -> tuple[dict[str, Any], int, str]:
     """Map a failed upstream handshake to (error event, close code, close reason).
 
     401/403 close with 1008 (policy), 429 with 1013 (try again later), anything else, including
-    a timeout or refused TCP connection (`status` None), with 1011.
+    a timeout or refused TCP connection (`status` None), with 1011. `provider` ("Inworld" or
+    "OpenAI") is the upstream that failed; the message names it.
     """
     where = f"HTTP {status}" if status is not None else detail
     if status in (401, 403):
         event = error_event(
-            f"Inworld refused the proxy's credentials ({where}); "
-            "check INWORLD_API_KEY / INWORLD_API_SECRET",
+            f"{provider} refused the proxy's credentials ({where}); "
+            f"check {_CREDENTIALS.get(provider, 'the provider credentials')}",
             code="upstream_unauthorized",
         )
         return event, 1008, "upstream refused credentials"
     if status == 429:
         event = error_event(
-            f"Inworld is rate limiting new sessions ({where}); retry shortly",
+            f"{provider} is rate limiting new sessions ({where}); retry shortly",
             error_type="rate_limit_exceeded",
             code="upstream_rate_limited",
         )
         return event, 1013, "upstream rate limited"
     event = error_event(
-        f"Could not open the Inworld realtime session ({where})",
+        f"Could not open the {provider} realtime session ({where})",
         error_type="server_error",
         code="upstream_unavailable",
     )
@@ -104,7 +111,8 @@ def client_close_code(code: int | None) -> int:
 
 
 # Errors the proxy's own limits and watchdogs raise: code -> (error type, message). The client
-# gets `error_text(message, error_type=type, code=code)` before the session is closed.
+# gets `error_text(message, error_type=type, code=code)` before the session is closed;
+# `{provider}` in a message is the session's upstream ("Inworld" or "OpenAI").
 LIMIT_ERRORS: dict[str, tuple[str, str]] = {
     "session_limit": (
         "rate_limit_exceeded",
@@ -116,7 +124,7 @@ LIMIT_ERRORS: dict[str, tuple[str, str]] = {
     ),
     "upstream_message_too_big": (
         "server_error",
-        "Inworld sent a message larger than the proxy accepts (server.max_message_bytes).",
+        "{provider} sent a message larger than the proxy accepts (server.max_message_bytes).",
     ),
     "slow_reader": (
         "server_error",
@@ -133,16 +141,17 @@ LIMIT_ERRORS: dict[str, tuple[str, str]] = {
     ),
     "upstream_timeout": (
         "server_error",
-        "Inworld did not start the session within limits.session_start_timeout.",
+        "{provider} did not start the session within limits.session_start_timeout.",
     ),
     "upstream_connection_lost": (
         "server_error",
-        "The connection to Inworld was lost.",
+        "The connection to {provider} was lost.",
     ),
 }
 
 
-def limit_error(code: str) -> str:
-    """The serialised `error` event for one of the proxy's own limits (`LIMIT_ERRORS`)."""
+def limit_error(code: str, provider: str = "Inworld") -> str:
+    """The serialised `error` event for one of the proxy's own limits (`LIMIT_ERRORS`);
+    `provider` names the session's upstream in messages about it."""
     error_type, message = LIMIT_ERRORS[code]
-    return error_text(message, error_type=error_type, code=code)
+    return error_text(message.format(provider=provider), error_type=error_type, code=code)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import cast
 
 from proxy.frames import (
+    BINARY,
     CLOSE,
     CONTINUATION,
     PING,
@@ -344,6 +345,10 @@ class Link(asyncio.Protocol):
     def send_text(self, payload: bytes) -> None:
         """Write one TEXT frame (masked on the client side); dropped once closing."""
         self._write(encode(TEXT, payload, key=self._key(), unmask=UNMASK))
+
+    def send_binary(self, payload: bytes) -> None:
+        """Write one BINARY frame (masked on the client side); dropped once closing."""
+        self._write(encode(BINARY, payload, key=self._key(), unmask=UNMASK))
 
     def forward(self, raw: bytes, limit: int) -> bool:
         """Write a frame received on the other link, as is (see `proxy.frames`), unless more

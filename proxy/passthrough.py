@@ -2,10 +2,12 @@
 
 `RoutedTranslator` is a `Translator` that the session's dialer may switch to pass-through
 (`passthrough = True`) before `start()` when the variant that answered is `provider =
-"openai"`. In that mode nothing is translated: every frame goes on as the very same string,
-both ways. Frames other than audio appends and deltas are still parsed (never re-serialised)
-so the metrics observer sees turns and responses exactly as for Inworld sessions, which is what
-makes per-provider turn latency comparable.
+"openai"`. In that mode nothing is translated: every frame goes on as the very same bytes,
+both ways, BINARY frames included. The session counts as started (`started`, the watchdog's
+start deadline) when the upstream's first message arrives: OpenAI sends `session.created`
+unprompted right after its handshake. Frames other than audio appends and deltas are still
+parsed (never re-serialised) so the metrics observer sees turns and responses exactly as for
+Inworld sessions, which is what makes per-provider turn latency comparable.
 
 Sessions whose route has no `openai` variant use a plain `Translator`, so translated sessions
 pay nothing for this mode.
@@ -18,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from proxy.commands import Command, ToClient, ToUpstream
+from proxy.commands import BinaryToClient, BinaryToUpstream, Command, ToClient, ToUpstream
 from proxy.errors import new_event_id
 from proxy.sniff import sniff_type
 from proxy.translate import UPSTREAM_HOT, Translator
@@ -51,6 +53,17 @@ class RoutedTranslator(Translator):
     """A `Translator` with a pass-through mode (see the module docstring)."""
 
     passthrough: bool = False
+    _heard: bool = False  # pass-through: a message from the upstream has arrived
+
+    @property
+    def provider(self) -> str:
+        """ "OpenAI" in pass-through mode."""
+        return "OpenAI" if self.passthrough else super().provider
+
+    @property
+    def started(self) -> bool:
+        """Pass-through: True once the upstream's first message (TEXT or BINARY) arrived."""
+        return self._heard if self.passthrough else super().started
 
     def start(self) -> Sequence[Command]:
         """Translated: the initial `session.update`. Pass-through: only an ephemeral token's
@@ -74,6 +87,7 @@ class RoutedTranslator(Translator):
         """Pass-through mode forwards every frame unchanged (the relay's fast path)."""
         if not self.passthrough:
             return super().upstream_passthrough(text)
+        self._heard = True
         self._observe(text)
         return True
 
@@ -93,8 +107,24 @@ class RoutedTranslator(Translator):
         """Translated, or forwarded unchanged (parsed only for metrics)."""
         if not self.passthrough:
             return super().from_upstream(text)
+        self._heard = True
         self._observe(text)
         return (ToClient(text),)
+
+    def from_client_binary(self, data: bytes) -> Sequence[Command]:
+        """Refused as for Inworld, or forwarded unchanged in pass-through mode."""
+        if not self.passthrough:
+            return super().from_client_binary(data)
+        self.last_type = self.last_event = None
+        return (BinaryToUpstream(data),)
+
+    def from_upstream_binary(self, data: bytes) -> Sequence[Command]:
+        """Dropped as for Inworld, or forwarded unchanged in pass-through mode."""
+        if not self.passthrough:
+            return super().from_upstream_binary(data)
+        self._heard = True
+        self.last_type = self.last_event = None
+        return (BinaryToClient(data),)
 
     def _observe(self, text: str | bytes) -> None:
         self.last_type = kind = sniff_type(text)

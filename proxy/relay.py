@@ -37,13 +37,20 @@ from dataclasses import dataclass, field
 import orjson
 import structlog
 
-from proxy.commands import CloseClient, Command, ToClient, ToUpstream
+from proxy.commands import (
+    BinaryToClient,
+    BinaryToUpstream,
+    CloseClient,
+    Command,
+    ToClient,
+    ToUpstream,
+)
 from proxy.config import LimitsConfig
 from proxy.errors import client_close_code, limit_error, upstream_refusal
 from proxy.link import LOST, Link
 from proxy.metrics import session_outcome
 from proxy.observe import DOWN, NULL_SINK, UP, SessionObserver
-from proxy.translate import Phase, Translator
+from proxy.translate import Translator
 from proxy.upstream import UpstreamRefused
 from proxy.watchdog import watch
 
@@ -80,10 +87,6 @@ class SessionEnd:
 def _utf8(text: str | bytes) -> bytes:
     """A frame's payload as bytes (str only for frames the core built or rewrote)."""
     return text.encode() if isinstance(text, str) else text
-
-
-def _ignore_binary(_: bytes) -> None:
-    """Inworld speaks TEXT only; a BINARY frame from it has no OpenAI meaning."""
 
 
 class Relay:
@@ -143,7 +146,7 @@ class Relay:
                         watch(
                             self._limits,
                             ready=self._upstream_ready,
-                            started=lambda: self._translator.phase is Phase.OPEN,
+                            started=lambda: self._translator.started,
                             activity=lambda: self._activity,
                             expire=self._expire,
                         ),
@@ -189,7 +192,8 @@ class Relay:
         try:
             upstream = await self._dial()
         except UpstreamRefused as exc:
-            event, code, reason = upstream_refusal(exc.status, exc.detail)
+            provider = self._translator.provider
+            event, code, reason = upstream_refusal(exc.status, exc.detail, provider)
             self.end.upstream_status = exc.status
             self.end.handshake_failed = True
             self.end.reason = f"upstream handshake failed: {exc.detail}"
@@ -204,7 +208,7 @@ class Relay:
             assert isinstance(command, ToUpstream)
             upstream.send_text(_utf8(command.text))
         self._down_hot = self._translator.upstream_hot  # the route may have chosen pass-through
-        upstream.attach(self.from_upstream, _ignore_binary, self.upstream_closed)
+        upstream.attach(self.from_upstream, self.from_upstream_binary, self.upstream_closed)
         upstream.peer, self._client.peer = self._client, upstream  # batch writes per read
         self._ready = upstream
         self._upstream_ready.set()
@@ -280,7 +284,8 @@ class Relay:
         return True
 
     def from_client_binary(self, data: bytes) -> None:
-        """One BINARY message from the client (refused by the core with an error event)."""
+        """One BINARY message from the client (refused by the core with an error event on
+        Inworld routes, relayed unchanged on pass-through routes)."""
         self._activity += 1
         if self._ready is None or self._early:
             self._early.append(data)
@@ -336,13 +341,20 @@ class Relay:
         if sampled:
             self._observer.overhead(DOWN, time.perf_counter() - started)
 
+    def from_upstream_binary(self, data: bytes) -> None:
+        """One BINARY message from the upstream (dropped from Inworld, relayed unchanged on
+        pass-through routes)."""
+        self.end.frames_down += 1
+        self._execute(self._translator.from_upstream_binary(data))
+
     def upstream_closed(self, code: int, reason: str, broken: bool) -> None:
         """The upstream closed, vanished, or broke the protocol."""
         self.end.upstream_code = code
         self.end.reason = reason or "upstream closed"
         if broken and code == _TOO_BIG:
             self.end.reason = "upstream message too big"
-            self._client.send_text(_utf8(limit_error("upstream_message_too_big")))
+            error = limit_error("upstream_message_too_big", self._translator.provider)
+            self._client.send_text(_utf8(error))
             self._finish("proxy", client=(code, self.end.reason), upstream=(code, self.end.reason))
             return
         if broken:  # Inworld broke the protocol: it is told why, the client gets a server error
@@ -352,7 +364,8 @@ class Relay:
         sent = client_close_code(code)
         if code == LOST:
             reason = "upstream connection lost"
-            self._client.send_text(_utf8(limit_error("upstream_connection_lost")))
+            error = limit_error("upstream_connection_lost", self._translator.provider)
+            self._client.send_text(_utf8(error))
         self._finish("upstream", client=(sent, reason))
 
     # -- command execution -----------------------------------------------------------------
@@ -371,6 +384,17 @@ class Relay:
                     if not self._client_has_room():
                         return
                     self._client.send_text(_utf8(text))
+                case BinaryToUpstream(data):
+                    upstream = self._ready
+                    assert upstream is not None
+                    if upstream.buffered() > self._max_queued:
+                        self._slow_reader("upstream")
+                        return
+                    upstream.send_binary(data)
+                case BinaryToClient(data):
+                    if not self._client_has_room():
+                        return
+                    self._client.send_binary(data)
                 case CloseClient(code, reason):
                     self.end.reason = reason
                     self._finish("proxy", client=(code, reason), upstream=(1000, ""))
@@ -410,7 +434,7 @@ class Relay:
     async def _expire(self, code: str, close_code: int, reason: str) -> None:
         self.end.reason = reason
         self._log.info("session_limit", limit=code)
-        self._client.send_text(_utf8(limit_error(code)))
+        self._client.send_text(_utf8(limit_error(code, self._translator.provider)))
         self._finish("proxy", client=(close_code, reason), upstream=(1000, reason))
 
     async def _close_links(self) -> None:

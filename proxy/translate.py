@@ -261,6 +261,17 @@ class Translator:
             return (ToClient(text),)
         return (ToUpstream(text if event is original else _dumps(event)),)
 
+    @property
+    def provider(self) -> str:
+        """The upstream this session talks to, as error messages name it."""
+        return "Inworld"
+
+    @property
+    def started(self) -> bool:
+        """True once the upstream has started the session (the watchdog's start deadline):
+        for Inworld, once it acknowledged the proxy's initial `session.update`."""
+        return self.phase is Phase.OPEN
+
     def from_client_binary(self, data: bytes) -> Sequence[Command]:
         """A BINARY frame from the client: OpenAI refuses those (`invalid_event`), so do we."""
         self._refused("invalid_event")
@@ -268,6 +279,12 @@ class Translator:
         return (ToClient(error_text(msg, code="invalid_event")),)
 
     # -- upstream -> client ---------------------------------------------------------------
+
+    def from_upstream_binary(self, data: bytes) -> Sequence[Command]:
+        """A BINARY frame from Inworld: it speaks TEXT only, so it has no OpenAI meaning and is
+        dropped."""
+        self._tally("invalid_dropped")
+        return ()
 
     def from_upstream(self, text: str | bytes) -> Sequence[Command]:
         """Translate one TEXT frame from Inworld."""
