@@ -49,9 +49,9 @@ import orjson
 import structlog
 
 from bench.memory import MemorySession, MemoryTransport, client_frame, open_session, server_frame
-from proxy.link import Link
-from proxy.log import Redactor, line_processors
-from proxy.observe import NULL_SINK, SessionObserver
+from proxy.metrics.observe import NULL_SINK, SessionObserver
+from proxy.web.logs import Redactor, line_processors
+from proxy.ws.link import Link
 
 __all__ = ["APPEND_FRAME", "DELTA_FRAME", "VARIANTS", "main", "measure"]
 
@@ -87,8 +87,8 @@ class _NoMetrics(SessionObserver):
 
 
 def _logger(level: int) -> structlog.typing.FilteringBoundLogger:
-    """The proxy's JSON log pipeline (`proxy.log.line_processors`, redacting a configured
-    key) writing to /dev/null, bound to a session as `proxy.session` binds it."""
+    """The proxy's JSON log pipeline (`proxy.web.logs.line_processors`, redacting a configured
+    key) writing to /dev/null, bound to a session as `proxy.web.realtime` binds it."""
     sink = open(os.devnull, "wb")  # noqa: SIM115 (lives as long as the process)
     logger: structlog.typing.FilteringBoundLogger = structlog.wrap_logger(
         structlog.BytesLogger(sink),

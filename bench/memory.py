@@ -1,6 +1,6 @@
 """One proxy session over in-memory transports: the real relay without sockets.
 
-`open_session()` builds what `proxy.session` builds for a client (two `Link`s, a `Relay`, a
+`open_session()` builds what `proxy.web.realtime` builds for a client (two `Link`s, a `Relay`, a
 `Translator`, a `SessionObserver`), but each link's transport is a `MemoryTransport`: what a
 link writes is counted (and kept, if asked), and a read is a call to the link's
 `data_received`. `bench.hotpath` times the hot path this way; `tests/test_hot_lane.py` checks
@@ -20,12 +20,12 @@ import orjson
 import structlog
 
 from proxy.config import load
-from proxy.dialect import Dialect
-from proxy.frames import TEXT, encode
-from proxy.link import UNMASK, Link
-from proxy.observe import NULL_SINK, SessionObserver
-from proxy.relay import Relay
-from proxy.translate import Translator
+from proxy.core.dialect import Dialect
+from proxy.core.translate import Translator
+from proxy.metrics.observe import NULL_SINK, SessionObserver
+from proxy.session.relay import Relay
+from proxy.ws.frames import TEXT, encode
+from proxy.ws.link import UNMASK, Link
 
 __all__ = [
     "MemorySession",

@@ -4,7 +4,7 @@
     python bench/soak.py --cycles 30 --sessions 3 --seconds 3   # smoke (a few seconds)
 
 Three processes on loopback: the Inworld emulator (`python -m proxy emulator`), the proxy (the
-real application from `proxy.app.create_app`, plus one extra route, `/_soak/stats`, reporting
+real application from `proxy.web.app.create_app`, plus one extra route, `/_soak/stats`, reporting
 its own open fds, asyncio tasks and RSS), and this script as the clients.
 
 A warm-up (a few sessions, so lazy imports and caches are in the baseline), then `--rounds`
@@ -80,9 +80,9 @@ async def _serve_proxy(upstream: str) -> None:
     from aiohttp import web
     from prometheus_client import CollectorRegistry
 
-    from proxy.app import create_app
     from proxy.config import load
-    from proxy.log import configure_logging
+    from proxy.web.app import create_app
+    from proxy.web.logs import configure_logging
 
     env = {"INWORLD_API_KEY": KEY, "INWORLD_API_SECRET": SECRET, "INWORLD_REALTIME_URL": upstream}
     cfg = load(None, {**env, "PROXY_LOG_LEVEL": "warning", "PROXY_LOG_FORMAT": "json"})

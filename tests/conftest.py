@@ -16,7 +16,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from proxy.app import create_app
 from proxy.config import Config
 from proxy.emulator import (
     EMULATOR_PATH,
@@ -25,6 +24,7 @@ from proxy.emulator import (
     EmulatorSettings,
     create_emulator_app,
 )
+from proxy.web.app import create_app
 from tests.helpers import config
 
 KEY, SECRET = "test-key", "test-secret"

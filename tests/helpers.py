@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from proxy.commands import CloseClient, Command, ToClient, ToUpstream
 from proxy.config import Config, load
+from proxy.core.commands import CloseClient, Command, ToClient, ToUpstream
 
 
 def config(env: dict[str, str] | None = None) -> Config:

@@ -15,11 +15,11 @@ import structlog
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from proxy.app import create_app
-from proxy.appkeys import SESSIONS
 from proxy.config import Config, LimitsConfig
 from proxy.emulator import EMULATOR_FAULTS, EMULATOR_SESSIONS, FaultPlan, create_emulator_app
 from proxy.emulator import EmulatorSettings as Settings
+from proxy.web.app import create_app
+from proxy.web.appkeys import SESSIONS
 from tests.conftest import KEY, SECRET, proxy_config
 
 TIMEOUT = 10

@@ -13,8 +13,8 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from proxy.appkeys import METRICS
 from proxy.emulator import pcm16_silence, pcm16_tone
+from proxy.web.appkeys import METRICS
 
 TIMEOUT = 10
 SERVER_VAD = {

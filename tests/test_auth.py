@@ -1,11 +1,11 @@
-"""proxy.auth and proxy.tokens: credential rules and stateless tokens, no sockets."""
+"""proxy.web.auth and proxy.web.tokens: credential rules and stateless tokens, no sockets."""
 
 import os
 
 import pytest
 
-from proxy.auth import is_loopback_host, key_is_valid, origin_allowed, presented_credential
-from proxy.tokens import MAX_TOKEN_CHARS, TOKEN_PREFIX, TokenError, mint, verify
+from proxy.web.auth import is_loopback_host, key_is_valid, origin_allowed, presented_credential
+from proxy.web.tokens import MAX_TOKEN_CHARS, TOKEN_PREFIX, TokenError, mint, verify
 
 SECRET = b"signing-secret"
 

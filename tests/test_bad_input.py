@@ -7,10 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.commands import ToUpstream
+from proxy.core.commands import ToUpstream
+from proxy.core.translate import Translator
+from proxy.core.validate import SESSION_FIELD_TYPES
 from proxy.emulator import EMULATOR_SESSIONS
-from proxy.translate import Translator
-from proxy.validate import SESSION_FIELD_TYPES
 from tests.helpers import config, decoded, dumps
 from tests.rig import start_rig
 

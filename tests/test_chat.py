@@ -15,11 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
 
-from proxy.appkeys import LIVE_CONFIG
 from proxy.config import Config, load
+from proxy.config.routes import choose
 from proxy.emulator import EmulatorSettings, create_emulator_app
 from proxy.emulator.router import ROUTER_REQUESTS
-from proxy.routing import choose
+from proxy.web.appkeys import LIVE_CONFIG
 from tests.conftest import CREDENTIAL, KEY, SECRET
 from tests.test_cli import start_process, stop, wait_for_event
 

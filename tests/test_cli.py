@@ -1,4 +1,4 @@
-"""proxy.cli: the command line, including real processes and real signals."""
+"""proxy.cli.main: the command line, including real processes and real signals."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import orjson
 import pytest
 from openai import AsyncOpenAI
 
-from proxy.cli import _parser, _serve_overrides, main
+from proxy.cli.main import _parser, _serve_overrides, main
 from proxy.config import load
 
 TIMEOUT = 20

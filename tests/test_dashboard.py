@@ -13,7 +13,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from proxy.app import create_app
+from proxy.web.app import create_app
 from tests.conftest import proxy_config
 
 ROOT = Path(__file__).resolve().parent.parent

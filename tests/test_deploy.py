@@ -15,10 +15,10 @@ import structlog
 import yaml
 from prometheus_client import CollectorRegistry
 
-from proxy.app import create_app
-from proxy.cli import _parser, _serve_overrides
+from proxy.cli.main import _parser, _serve_overrides
 from proxy.config import load
 from proxy.emulator import EMULATOR_PATH
+from proxy.web.app import create_app
 from tests.dockerfile import Dockerfile
 
 ROOT = Path(__file__).resolve().parent.parent

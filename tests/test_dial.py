@@ -1,4 +1,4 @@
-"""The raw WebSocket dial (`proxy.dial`): handshake, leftover, failures and TLS, on loopback."""
+"""The raw WebSocket dial (`proxy.ws.dial`): handshake, leftover, failures and TLS, on loopback."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from proxy.dial import USER_AGENT, Opened, expected_accept, open_upstream, request_bytes
-from proxy.frames import CLOSE, TEXT, FrameParser, parse_close
-from proxy.upstream import UpstreamRefused, open_websocket
+from proxy.upstream.inworld import UpstreamRefused, open_websocket
+from proxy.ws.dial import USER_AGENT, Opened, expected_accept, open_upstream, request_bytes
+from proxy.ws.frames import CLOSE, TEXT, FrameParser, parse_close
 from tests.conftest import proxy_config
 
 TIMEOUT = 10

@@ -1,10 +1,10 @@
-"""proxy.dialect: beta <-> GA mapping tables, both ways."""
+"""proxy.core.dialect: beta <-> GA mapping tables, both ways."""
 
 from typing import Any
 
 import pytest
 
-from proxy.dialect import (
+from proxy.core.dialect import (
     beta_fast_rename,
     client_event_to_ga,
     detect_dialect,

@@ -1,8 +1,8 @@
-"""proxy.errors: error event shape and close-code mapping."""
+"""proxy.core.error_events: error event shape and close-code mapping."""
 
 import pytest
 
-from proxy.errors import client_close_code, error_event, upstream_refusal
+from proxy.core.error_events import client_close_code, error_event, upstream_refusal
 
 
 def test_error_event_shape() -> None:

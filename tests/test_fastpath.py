@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from proxy.commands import ToClient, ToUpstream
-from proxy.sniff import sniff_type
-from proxy.translate import Phase, Translator
+from proxy.core.commands import ToClient, ToUpstream
+from proxy.core.sniff import sniff_type
+from proxy.core.translate import Phase, Translator
 from tests.conftest import proxy_config
 from tests.helpers import config, dumps
 from tests.test_relay import connect, receive_json

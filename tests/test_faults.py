@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from proxy.core.error_events import client_close_code
 from proxy.emulator import EMULATOR_SESSIONS
-from proxy.errors import client_close_code
-from proxy.handover import transport_of
+from proxy.ws.handover import transport_of
 from tests.rig import eventually, open_sockets, start_rig
 
 

@@ -1,4 +1,4 @@
-"""The sans-I/O frame codec (`proxy.frames`): round trips, chunking, errors and Close payloads."""
+"""The sans-I/O frame codec (`proxy.ws.frames`): round trips, chunking, errors, Close payloads."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.frames import (
+from proxy.ws.frames import (
     BINARY,
     CLOSE,
     CONTINUATION,
@@ -24,7 +24,7 @@ from proxy.frames import (
     parse_close,
     unmask_py,
 )
-from proxy.link import UNMASK
+from proxy.ws.link import UNMASK
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BIG = 1 << 20
@@ -169,7 +169,7 @@ def test_fragments_parse_with_their_fin_bits() -> None:
 @SETTINGS
 @given(key=st.binary(min_size=4, max_size=4), payload=st.binary(max_size=2000))
 def test_c_unmask_agrees_with_python(key: bytes, payload: bytes) -> None:
-    """aiohttp's C XOR (proxy.link.UNMASK) and unmask_py agree, and each undoes itself."""
+    """aiohttp's C XOR (proxy.ws.link.UNMASK) and unmask_py agree, and each undoes itself."""
     c, py = bytearray(payload), bytearray(payload)
     UNMASK(key, c)
     unmask_py(key, py)

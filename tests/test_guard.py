@@ -17,11 +17,11 @@ from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
 from prometheus_client import CollectorRegistry
 
-from proxy.app import create_app
-from proxy.appkeys import CONFIG
 from proxy.config import ClientsConfig
 from proxy.emulator import EMULATOR_PATH, EMULATOR_SESSIONS, EmulatorSettings, create_emulator_app
-from proxy.tokens import mint
+from proxy.web.app import create_app
+from proxy.web.appkeys import CONFIG
+from proxy.web.tokens import mint
 from tests.conftest import KEY, SECRET, proxy_config
 
 TIMEOUT = 10

@@ -23,12 +23,12 @@ from bench.memory import (
     server_frame,
 )
 from proxy.config import load
-from proxy.frames import TEXT, FrameParser
-from proxy.link import Link
-from proxy.observe import DOWN, NULL_SINK, UP, SessionObserver
-from proxy.passthrough import RoutedTranslator
-from proxy.relay import Relay
-from proxy.translate import CLIENT_HOT, Translator
+from proxy.core.passthrough import RoutedTranslator
+from proxy.core.translate import CLIENT_HOT, Translator
+from proxy.metrics.observe import DOWN, NULL_SINK, UP, SessionObserver
+from proxy.session.relay import Relay
+from proxy.ws.frames import TEXT, FrameParser
+from proxy.ws.link import Link
 
 APPEND, DELTA = "input_audio_buffer.append", "response.output_audio.delta"
 

@@ -12,10 +12,10 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.appkeys import LIFECYCLE, SESSIONS
-from proxy.auth import is_loopback_host
 from proxy.config import ConfigError, LimitsConfig, load
 from proxy.emulator import EMULATOR_SESSIONS, EmulatorSettings
+from proxy.web.appkeys import LIFECYCLE, SESSIONS
+from proxy.web.auth import is_loopback_host
 from tests.conftest import proxy_config
 from tests.rig import RELAY_TASKS, TIMEOUT, Client, eventually, open_sockets, start_rig, with_limits
 

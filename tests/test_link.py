@@ -1,7 +1,7 @@
-"""The transport-level WebSocket link (`proxy.link`) on real loopback TCP sockets.
+"""The transport-level WebSocket link (`proxy.ws.link`) on real loopback TCP sockets.
 
 Each test puts a `Link` on one end of a connected TCP pair (via `take_over`, as the relay
-does after a handshake) and drives the other end with raw frames from `proxy.frames`.
+does after a handshake) and drives the other end with raw frames from `proxy.ws.frames`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from proxy.frames import (
+from proxy.ws.frames import (
     BINARY,
     CLOSE,
     CONTINUATION,
@@ -33,7 +33,7 @@ from proxy.frames import (
     encode,
     parse_close,
 )
-from proxy.link import Link, take_over
+from proxy.ws.link import Link, take_over
 
 TIMEOUT = 5
 SIDES = pytest.mark.parametrize("client_side", [False, True], ids=["server_side", "client_side"])

@@ -1,4 +1,4 @@
-"""proxy.log and the session's log lines: redaction, fields, no secrets or audio anywhere."""
+"""proxy.web.logs and the session's log lines: redaction, fields, no secrets or audio anywhere."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from proxy.emulator import EMULATOR_PATH, EmulatorSettings, create_emulator_app, pcm16_tone
-from proxy.log import AccessLogger, Redactor, redact
+from proxy.web.logs import AccessLogger, Redactor, redact
 from tests.conftest import CREDENTIAL, KEY, SECRET, Stack
 from tests.scripted import SERVER_VAD, EndedSessions, b64, session
 

@@ -1,4 +1,4 @@
-"""proxy.metrics: values after scripted sessions through the proxy to the emulator."""
+"""proxy.metrics.collectors: values after scripted sessions through the proxy to the emulator."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from prometheus_client import CollectorRegistry, generate_latest
 
-from proxy.app import create_app
-from proxy.appkeys import LIFECYCLE
 from proxy.emulator import EmulatorSettings, pcm16_silence, pcm16_tone
-from proxy.metrics import Metrics, close_code_class, session_outcome
+from proxy.metrics.collectors import Metrics, close_code_class, session_outcome
+from proxy.web.app import create_app
+from proxy.web.appkeys import LIFECYCLE
 from tests.conftest import KEY, SECRET, Stack, proxy_config
 from tests.scripted import SERVER_VAD, EndedSessions, b64, session
 

@@ -1,4 +1,4 @@
-"""proxy.observe and proxy.event_types: per-session observation, pure (fake clock, no sockets)."""
+"""proxy.metrics.observe and proxy.metrics.labels: per-session observation, pure (fake clock)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.audio_size import b64_decoded_size
-from proxy.event_types import error_code_label, event_type_label, model_labeler
-from proxy.observe import DOWN, UP, SessionObserver
+from proxy.metrics.audio_size import b64_decoded_size
+from proxy.metrics.labels import error_code_label, event_type_label, model_labeler
+from proxy.metrics.observe import DOWN, UP, SessionObserver
 from tests.helpers import config
 
 

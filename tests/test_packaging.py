@@ -28,7 +28,7 @@ import pytest
 import yaml
 from openai import AsyncOpenAI
 
-from proxy.cli import _parser, _serve_overrides
+from proxy.cli.main import _parser, _serve_overrides
 from proxy.config import ConfigError, load
 from tests.dockerfile import Dockerfile, context_includes
 
@@ -133,9 +133,11 @@ def test_build_context_holds_what_the_build_copies() -> None:
             for source in sources:
                 assert (ROOT / source).exists(), source
                 assert context_includes(ROOT, source), f"{source} is excluded by .dockerignore"
-    for data in PYPROJECT["tool"]["setuptools"]["package-data"]["proxy"]:
-        for path in glob.glob(data, root_dir=ROOT / "proxy"):
-            assert context_includes(ROOT, f"proxy/{path}"), path
+    for package, patterns in PYPROJECT["tool"]["setuptools"]["package-data"].items():
+        folder = package.replace(".", "/")
+        for data in patterns:
+            for path in glob.glob(data, root_dir=ROOT / folder):
+                assert context_includes(ROOT, f"{folder}/{path}"), path
     for private in (".env", ".venv/bin/python", ".git/config", "proxy/__pycache__/x.pyc"):
         assert not context_includes(ROOT, private), private
 
@@ -222,8 +224,8 @@ def test_wheel_install_is_complete(installed: Installed) -> None:
     code = (
         "import importlib.resources as r, proxy, uvloop; "
         "print(proxy.__file__); "
-        "print(r.files('proxy').joinpath('defaults.toml').is_file(), "
-        "r.files('proxy').joinpath('static/demo.html').is_file())"
+        "print(r.files('proxy.config').joinpath('defaults.toml').is_file(), "
+        "r.files('proxy.web').joinpath('static/demo.html').is_file())"
     )
     result = subprocess.run(
         [str(installed.bin / "python"), "-c", code],

@@ -12,9 +12,9 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from proxy.app import create_app
-from proxy.appkeys import LIFECYCLE
 from proxy.probe import main, probe_target
+from proxy.web.app import create_app
+from proxy.web.appkeys import LIFECYCLE
 from tests.conftest import StartProxy, proxy_config
 from tests.helpers import config
 

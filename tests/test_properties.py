@@ -8,9 +8,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.commands import ToClient, ToUpstream
-from proxy.rewrite import ClientNames, SessionFieldError, rewrite_session
-from proxy.translate import Translator
+from proxy.core.commands import ToClient, ToUpstream
+from proxy.core.rewrite import ClientNames, SessionFieldError, rewrite_session
+from proxy.core.translate import Translator
 from tests.helpers import config
 
 RULES = config().rules

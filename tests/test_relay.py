@@ -1,4 +1,4 @@
-"""proxy.relay and proxy.session against scriptable fake upstreams on loopback."""
+"""proxy.session.relay and proxy.web.realtime against scriptable fake upstreams on loopback."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 
-from proxy.appkeys import LIFECYCLE
+from proxy.web.appkeys import LIFECYCLE
 from tests.conftest import CREDENTIAL, proxy_config
 
 TIMEOUT = 5

@@ -8,10 +8,10 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry
 
-from proxy.app import create_app
-from proxy.appkeys import LIVE_CONFIG
 from proxy.config import load
-from proxy.reload import reload_config
+from proxy.web.app import create_app
+from proxy.web.appkeys import LIVE_CONFIG
+from proxy.web.reload import reload_config
 from tests.scripted import session
 from tests.test_cli import start_process, stop, wait_for_event
 

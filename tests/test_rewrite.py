@@ -1,11 +1,11 @@
-"""proxy.rewrite: OpenAI session fields become Inworld ones, driven by config data."""
+"""proxy.core.rewrite: OpenAI session fields become Inworld ones, driven by config data."""
 
 import dataclasses
 from typing import Any
 
 import pytest
 
-from proxy.rewrite import (
+from proxy.core.rewrite import (
     ClientNames,
     SessionFieldError,
     initial_session,

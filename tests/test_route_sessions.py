@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
 from proxy.config import Config, load
+from proxy.config.routes import choose, parse_routing
 from proxy.emulator import EMULATOR_PATH, EMULATOR_SESSIONS, EmulatorSettings, create_emulator_app
-from proxy.routing import choose, parse_routing
 from tests.conftest import KEY, SECRET
 from tests.scripted import EndedSessions, session
 
@@ -317,7 +317,7 @@ async def test_client_key_stickiness(tmp_path: Path, aiohttp_server: Any, start_
 
 def test_route_examples_in_the_defaults_file_parse() -> None:
     """The commented route examples in defaults.toml are valid routes when uncommented."""
-    text = (Path(__file__).parent.parent / "proxy" / "defaults.toml").read_text()
+    text = (Path(__file__).parent.parent / "proxy" / "config" / "defaults.toml").read_text()
     block = text.split("plain Inworld model id. Examples:\n")[1].split("\n\n")[0]
     example = "\n".join(line.removeprefix("#").removeprefix(" ") for line in block.splitlines())
     routing = parse_routing({"routes": tomllib.loads(example)})

@@ -1,4 +1,4 @@
-"""proxy.routing: sticky weighted choice, fallback order, sticky keys, and route config."""
+"""proxy.config.routes: sticky weighted choice, fallback order, sticky keys, and route config."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from proxy.config import ConfigError, load
-from proxy.rewrite import map_model
-from proxy.routing import (
+from proxy.config.routes import (
     Route,
     RoutingConfig,
     Variant,
@@ -20,6 +19,7 @@ from proxy.routing import (
     parse_routing,
     sticky_value,
 )
+from proxy.core.rewrite import map_model
 
 A = Variant(name="a", model="openai/gpt-5.5", weight=70)
 B = Variant(name="b", model="anthropic/claude-sonnet-4-6", weight=20)

@@ -1,8 +1,8 @@
-"""proxy.sniff: the hot path's type detection is right when sure and None when not."""
+"""proxy.core.sniff: the hot path's type detection is right when sure and None when not."""
 
 import pytest
 
-from proxy.sniff import sniff_type
+from proxy.core.sniff import sniff_type
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,12 @@
-"""proxy.translate: whole conversations through the core, no sockets."""
+"""proxy.core.translate: whole conversations through the core, no sockets."""
 
 import dataclasses
 from typing import Any
 
 import pytest
 
-from proxy.commands import ToClient, ToUpstream
-from proxy.translate import Phase, Translator
+from proxy.core.commands import ToClient, ToUpstream
+from proxy.core.translate import Phase, Translator
 from tests.helpers import config, decoded, dumps
 
 RULES = config().rules

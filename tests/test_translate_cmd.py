@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.cli import main
+from proxy.cli.main import main
 
 GA = {
     "type": "session.update",

@@ -1,0 +1,157 @@
+"""The one vocabulary of event names the proxy knows (pure data).
+
+OpenAI's client and server events (GA and beta), Inworld's own events, and Inworld's legacy
+names with their GA equivalents. Everything that needs an event name set takes it from here:
+the translator (`proxy.core.translate`), the metrics labels (`proxy.metrics.labels`).
+Sources: docs/protocol-notes.md.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CLIENT_EVENTS",
+    "INWORLD_ONLY_EVENTS",
+    "KNOWN_ERROR_CODES",
+    "KNOWN_EVENT_TYPES",
+    "LEGACY_EVENT_NAMES",
+    "SERVER_EVENTS",
+]
+
+# Beta-style names Inworld has emitted (`inworld-realtime.md` §3.2, §3.3 #5) -> GA names.
+LEGACY_EVENT_NAMES: dict[str, str] = {
+    "response.audio.delta": "response.output_audio.delta",
+    "response.audio.done": "response.output_audio.done",
+    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
+    "response.audio_transcript.done": "response.output_audio_transcript.done",
+    "response.text.delta": "response.output_text.delta",
+    "response.text.done": "response.output_text.done",
+    "input_audio_transcription.delta": "conversation.item.input_audio_transcription.delta",
+    "input_audio_buffer.transcription.delta": "conversation.item.input_audio_transcription.delta",
+}
+
+# Inworld-only server events (`inworld-realtime.md` §3.2, §3.3 #4); dropped when
+# `Rules.drop_inworld_only_events`.
+INWORLD_ONLY_EVENTS = frozenset(
+    {
+        "response.backchannel.audio.delta",
+        "response.backchannel.audio.done",
+        "response.backchannel.skipped",
+        "response.responsiveness.audio.delta",
+        "response.responsiveness.audio.done",
+        "input_audio_buffer.turn_suggestion",
+        "input_audio_buffer.turn_suggestion_revoked",
+        "response.memory.extracted",
+        "conversation.item.input_audio_transcription.updated",
+    }
+)
+
+
+CLIENT_EVENTS = frozenset(
+    {
+        "session.update",
+        "session.close",
+        "transcription_session.update",
+        "input_audio_buffer.append",
+        "input_audio_buffer.commit",
+        "input_audio_buffer.clear",
+        "conversation.item.create",
+        "conversation.item.retrieve",
+        "conversation.item.truncate",
+        "conversation.item.delete",
+        "response.create",
+        "response.cancel",
+        "output_audio_buffer.clear",
+    }
+)
+
+SERVER_EVENTS = frozenset(
+    {
+        "error",
+        "session.created",
+        "session.updated",
+        "transcription_session.created",
+        "transcription_session.updated",
+        "conversation.created",
+        "conversation.item.created",
+        "conversation.item.added",
+        "conversation.item.done",
+        "conversation.item.retrieved",
+        "conversation.item.truncated",
+        "conversation.item.deleted",
+        "conversation.item.input_audio_transcription.delta",
+        "conversation.item.input_audio_transcription.completed",
+        "conversation.item.input_audio_transcription.failed",
+        "conversation.item.input_audio_transcription.segment",
+        "input_audio_buffer.committed",
+        "input_audio_buffer.cleared",
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.timeout_triggered",
+        "input_audio_buffer.dtmf_event_received",
+        "output_audio_buffer.started",
+        "output_audio_buffer.stopped",
+        "output_audio_buffer.cleared",
+        "response.created",
+        "response.done",
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.output_audio.delta",
+        "response.output_audio.done",
+        "response.output_audio_transcript.delta",
+        "response.output_audio_transcript.done",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.in_progress",
+        "response.mcp_call.completed",
+        "response.mcp_call.failed",
+        "mcp_list_tools.in_progress",
+        "mcp_list_tools.completed",
+        "mcp_list_tools.failed",
+        "rate_limits.updated",
+        "ping",  # Inworld's keep-alive
+    }
+)
+
+KNOWN_EVENT_TYPES: frozenset[str] = (
+    CLIENT_EVENTS | SERVER_EVENTS | INWORLD_ONLY_EVENTS | frozenset(LEGACY_EVENT_NAMES)
+)
+
+KNOWN_ERROR_CODES = frozenset(
+    {
+        # OpenAI (openai-realtime.md §7)
+        "invalid_value",
+        "invalid_json",
+        "invalid_event",
+        "invalid_type",
+        "unknown_parameter",
+        "integer_below_min_value",
+        "beta_api_shape_disabled",
+        "invalid_api_key",
+        "invalid_model",
+        "missing_model",
+        "conversation_already_has_active_response",
+        "response_cancel_not_active",
+        "cannot_update_voice",
+        "input_audio_buffer_commit_empty",
+        "session_expired",
+        "bad_response_create",
+        "rate_limit_exceeded",
+        # Inworld (inworld-realtime.md §3)
+        "item_not_found",
+        "invalid_item_type",
+        "no_user_message",
+        "text_not_pushed",
+        "no_STT_session",
+        # the proxy's own (proxy.core.error_events)
+        "upstream_unauthorized",
+        "upstream_rate_limited",
+        "upstream_unavailable",
+        "upstream_connection_lost",
+    }
+)

@@ -1,0 +1,383 @@
+"""The sans-I/O translation core: one per client connection.
+
+Frames go in as text, `Command`s come out (`proxy.core.commands`); nothing here does I/O, so whole
+conversations are tested without sockets. The relay calls, in this order:
+
+1. `start()` once the upstream socket is open: the proxy's own initial `session.update`.
+2. `from_client(text)` / `from_client_binary(data)` for each client frame.
+3. `from_upstream(text)` for each Inworld frame.
+
+Hot path: audio appends (up) and audio/transcript deltas (down) are recognised by
+`proxy.core.sniff.sniff_type` and forwarded as the very same string, never parsed. Everything else
+is parsed, rewritten where a rule applies, and re-serialised only when something changed.
+Frames may be given as `str` or as the UTF-8 `bytes` received (the relay passes bytes, so
+it never decodes or re-encodes what it forwards); a forwarded frame keeps the type it came in.
+`client_passthrough` / `upstream_passthrough` answer "forwarded unchanged?" without building
+commands, so the relay's per-frame path allocates nothing.
+
+Session start (`openai-realtime.md` §6: the client's first event is `session.created`, and it
+sees nothing it did not cause): Inworld's own `session.created` is held back; the answer to the
+proxy's initial `session.update` is shown to the client as `session.created`, so the client
+sees the effective session and never an extra `session.updated`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from proxy.config import Rules
+from proxy.core.commands import Command, ToClient, ToUpstream
+from proxy.core.correlate import Correlator
+from proxy.core.dialect import (
+    Dialect,
+    beta_fast_rename,
+    client_event_to_ga,
+    is_ga_session,
+    normalize_ga_content,
+    server_event_to_beta,
+)
+from proxy.core.error_events import error_text, new_event_id
+from proxy.core.events import INWORLD_ONLY_EVENTS, LEGACY_EVENT_NAMES
+from proxy.core.rewrite import (
+    ClientNames,
+    SessionFieldError,
+    initial_session,
+    merge_sessions,
+    rewrite_response,
+    rewrite_session,
+    show_client_names,
+    transcription_session,
+)
+from proxy.core.sniff import sniff_type
+from proxy.core.validate import check_session_types
+
+__all__ = [
+    "CLIENT_HOT",
+    "UPSTREAM_HOT",
+    "Phase",
+    "Translator",
+]
+
+# Client events forwarded byte-for-byte when sniffed (no rule ever changes them).
+_CLIENT_FAST = frozenset({"input_audio_buffer.append"})
+# Server events forwarded byte-for-byte once the session is open.
+_UPSTREAM_FAST = frozenset(
+    {
+        "response.output_audio.delta",
+        "response.output_audio_transcript.delta",
+        "response.output_text.delta",
+        "conversation.item.input_audio_transcription.delta",
+    }
+)
+
+# The hottest frames, recognised by their first bytes alone (compact and Python-style JSON;
+# the type's closing quote is part of the prefix, so no longer type can match).
+CLIENT_HOT = (b'{"type":"input_audio_buffer.append"', b'{"type": "input_audio_buffer.append"')
+UPSTREAM_HOT = (b'{"type":"response.output_audio.delta"', b'{"type": "response.output_audio.delta"')
+
+
+class Phase(enum.Enum):
+    """Where the session start-up stands (see the module docstring)."""
+
+    AWAITING_INIT_ACK = "awaiting_init_ack"
+    OPEN = "open"
+
+
+def _dumps(event: dict[str, Any]) -> str:
+    return orjson.dumps(event).decode()
+
+
+class Translator:
+    """Per-connection translation state; every method returns the commands to execute.
+
+    Args:
+        rules: the rewrite rules from the configuration.
+        url_model: the client's `?model=` query value, if any.
+        dialect: the client's dialect from its handshake (`proxy.core.dialect.detect_dialect`);
+            a GA-shaped `session.update` switches a `beta` client to `ga` (§1.1 exception).
+        preset: a GA session config to apply from the start (an ephemeral token's).
+        transcription: a transcription-only session (`?intent=transcription`); also set by a
+            `session.update` of `type: "transcription"`
+            (`proxy.core.rewrite.transcription_session`).
+    """
+
+    def __init__(
+        self,
+        rules: Rules,
+        *,
+        url_model: str | None = None,
+        dialect: Dialect = "ga",
+        preset: dict[str, Any] | None = None,
+        transcription: bool = False,
+    ) -> None:
+        self.rules = rules
+        self.url_model = url_model
+        self.preset = preset
+        self.transcription = transcription
+        self.dialect: Dialect = dialect
+        self.phase = Phase.AWAITING_INIT_ACK
+        self.names = ClientNames()
+        self._held_created: dict[str, Any] | None = None
+        self._created_sent = False
+        self._function_names: dict[str, str] = {}  # call_id and item_id -> function name
+        self._correlator = Correlator()
+        # For metrics (read by the relay after each call): the last frame's `type` as received
+        # (None: not JSON or no type) and the frame parsed, when it was parsed anyway.
+        self.last_type: str | None = None
+        self.last_event: dict[str, Any] | None = None
+        self.rewrites: dict[str, int] = {}  # rewrite kind -> count
+        self.refusals: dict[str, int] = {}  # error code -> client frames answered with it
+
+    # -- client -> upstream ---------------------------------------------------------------
+
+    def start(self) -> Sequence[Command]:
+        """The proxy's initial `session.update`, to send as soon as the upstream is open."""
+        session, self.names = initial_session(self.rules, self.url_model)
+        if self.preset:
+            try:
+                preset = rewrite_session(self.rules, self.preset, self.names)
+            except SessionFieldError:
+                preset = {}  # minted from a malformed request: the defaults still apply
+            session = merge_sessions(session, preset)
+        if self.transcription or session.get("type") == "transcription":
+            self.transcription = True
+            session = transcription_session(session)
+        self._tally("initial_session_update")
+        event = {"type": "session.update", "event_id": new_event_id(), "session": session}
+        return (ToUpstream(_dumps(event)),)
+
+    def client_passthrough(self, text: str | bytes) -> bool:
+        """True if this client frame goes to Inworld unchanged (what `from_client` would say).
+
+        Like `from_client`, it records `last_type` / `last_event` for the observer.
+        """
+        self.last_type = kind = sniff_type(text)
+        self.last_event = None
+        return kind in _CLIENT_FAST
+
+    def upstream_passthrough(self, text: str | bytes) -> bool:
+        """True if this Inworld frame goes to the client unchanged (`from_upstream` agrees).
+
+        Beta clients get audio deltas renamed, so for them nothing passes unchanged.
+        """
+        self.last_type = kind = sniff_type(text)
+        self.last_event = None
+        return kind in _UPSTREAM_FAST and self.phase is Phase.OPEN and self.dialect == "ga"
+
+    @property
+    def client_hot(self) -> tuple[bytes, ...]:
+        """Client frames that start with one of these are audio appends that pass unchanged
+        (a cheaper `client_passthrough` for the relay; the observer is told the type)."""
+        return CLIENT_HOT
+
+    @property
+    def upstream_hot(self) -> tuple[bytes, ...]:
+        """Inworld frames that start with one of these are audio deltas that pass unchanged
+        right now (none before the session is open, or for beta clients)."""
+        return UPSTREAM_HOT if self.phase is Phase.OPEN and self.dialect == "ga" else ()
+
+    def from_client(self, text: str | bytes) -> Sequence[Command]:
+        """Translate one TEXT frame from the client."""
+        self.last_type = sniffed = sniff_type(text)
+        self.last_event = None
+        if sniffed in _CLIENT_FAST:
+            return (ToUpstream(text),)
+        try:
+            event = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self._refused("invalid_json")
+            return (ToClient(error_text("The message is not valid JSON.", code="invalid_json")),)
+        if not isinstance(event, dict):
+            self._refused("invalid_event")
+            msg = "Each message must be a JSON object."
+            return (ToClient(error_text(msg, code="invalid_event")),)
+        kind = event.get("type")
+        event_id = event.get("event_id")
+        if not isinstance(kind, str):
+            self._refused("invalid_event")
+            msg = "The 'type' field is missing or not a string."
+            return (ToClient(error_text(msg, code="invalid_event", event_id=event_id)),)
+        original = event
+        if self.dialect == "beta":
+            if kind == "session.update" and is_ga_session(event.get("session")):
+                self.dialect = "ga"  # openai-node 5.17-5.23 GA classes sent the beta header
+            else:
+                event = client_event_to_ga(event)
+                kind = event["type"]
+                self._tally("beta_to_ga")
+        self.last_type, self.last_event = kind, event
+        self._correlator.client_event(kind, event)
+        try:
+            if kind == "session.update":
+                session = event.get("session")
+                check_session_types(session)
+                if isinstance(session, dict) and session.get("type") == "transcription":
+                    self.transcription = True
+                    session = transcription_session(session)
+                    self._tally("transcription_session")
+                session = rewrite_session(self.rules, session, self.names)
+                self._tally("session_update")
+                return (ToUpstream(_dumps({**event, "session": session})),)
+            if kind == "response.create":
+                response = rewrite_response(self.rules, event.get("response"))
+                if response is not None:
+                    self._tally("response_voice")
+                    return (ToUpstream(_dumps({**event, "response": response})),)
+        except SessionFieldError as exc:
+            self._refused("invalid_type")
+            text = error_text(str(exc), code="invalid_type", param=exc.param, event_id=event_id)
+            return (ToClient(text),)
+        return (ToUpstream(text if event is original else _dumps(event)),)
+
+    @property
+    def provider(self) -> str:
+        """The upstream this session talks to, as error messages name it."""
+        return "Inworld"
+
+    @property
+    def started(self) -> bool:
+        """True once the upstream has started the session (the watchdog's start deadline):
+        for Inworld, once it acknowledged the proxy's initial `session.update`."""
+        return self.phase is Phase.OPEN
+
+    def from_client_binary(self, data: bytes) -> Sequence[Command]:
+        """A BINARY frame from the client: OpenAI refuses those (`invalid_event`), so do we."""
+        self._refused("invalid_event")
+        msg = "Expected a text WebSocket message; binary frames are not supported."
+        return (ToClient(error_text(msg, code="invalid_event")),)
+
+    # -- upstream -> client ---------------------------------------------------------------
+
+    def from_upstream_binary(self, data: bytes) -> Sequence[Command]:
+        """A BINARY frame from Inworld: it speaks TEXT only, so it has no OpenAI meaning and is
+        dropped."""
+        self._tally("invalid_dropped")
+        return ()
+
+    def from_upstream(self, text: str | bytes) -> Sequence[Command]:
+        """Translate one TEXT frame from Inworld."""
+        self.last_type = kind = sniff_type(text)
+        self.last_event = None
+        if kind == "ping":  # Inworld's app-level keep-alive, not an OpenAI event
+            self._tally("ping_dropped")
+            return ()
+        if kind in _UPSTREAM_FAST and self.phase is Phase.OPEN:
+            if self.dialect == "beta":
+                return (ToClient(beta_fast_rename(kind, text)),)
+            return (ToClient(text),)
+        try:
+            event = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self._tally("invalid_dropped")
+            return ()  # not an event a client could parse; Inworld never sends it on purpose
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            self._tally("invalid_dropped")
+            return ()  # type-less legacy {"errorType": ...} frames (§3.3 #3)
+        self.last_type, self.last_event = event["type"], event
+        return self._upstream_event(event, text)
+
+    def _upstream_event(self, event: dict[str, Any], text: str | bytes) -> Sequence[Command]:
+        kind: str = event["type"]
+        changed = False
+        if kind in LEGACY_EVENT_NAMES:
+            kind = event["type"] = LEGACY_EVENT_NAMES[kind]
+            changed = True
+            self._tally("legacy_rename")
+        if kind == "ping":
+            self._tally("ping_dropped")
+            return ()
+        if self.rules.drop_inworld_only_events and kind in INWORLD_ONLY_EVENTS:
+            self._tally("inworld_only_dropped")
+            return ()
+        if kind in ("session.created", "session.updated"):
+            return self._session_event(event)
+        out: list[Command] = []
+        if self.phase is Phase.AWAITING_INIT_ACK:
+            out.extend(self._flush_created())
+            if kind == "error":  # the proxy's initial update was refused: the client must know
+                self.phase = Phase.OPEN
+        changed |= self._fix_event(kind, event)
+        out.extend(self._to_client(event, None if changed else text))
+        return out
+
+    def _to_client(
+        self, event: dict[str, Any], text: str | bytes | None = None
+    ) -> Sequence[Command]:
+        """Emit a GA event in the client's dialect; `text` is its unchanged original, if any."""
+        if self.dialect == "beta":
+            beta = server_event_to_beta(event)
+            return () if beta is None else (ToClient(_dumps(beta)),)
+        return (ToClient(text if text is not None else _dumps(event)),)
+
+    def _session_event(self, event: dict[str, Any]) -> Sequence[Command]:
+        if self.rules.echo_client_names and "session" in event:
+            event["session"] = show_client_names(event["session"], self.names)
+            self._tally("client_names")
+        if self.transcription and isinstance(event.get("session"), dict):
+            event["session"] = {**event["session"], "type": "transcription"}
+        if self.phase is Phase.OPEN:
+            return self._to_client(event)
+        if event["type"] == "session.created":
+            self._held_created = event
+            return ()
+        # The answer to the proxy's own initial update: shown as the session's creation.
+        self.phase = Phase.OPEN
+        if self._created_sent:
+            return ()
+        self._created_sent = True
+        self._tally("session_created_handoff")
+        return self._to_client({**event, "type": "session.created"})
+
+    def _flush_created(self) -> Sequence[Command]:
+        if self._held_created is None or self._created_sent:
+            return ()
+        self._created_sent = True
+        held, self._held_created = self._held_created, None
+        return self._to_client(held)
+
+    def _fix_event(self, kind: str, event: dict[str, Any]) -> bool:
+        """Apply in-place fix-ups to a server event; return True if it changed."""
+        labels = normalize_ga_content(kind, event)
+        if labels:
+            self._tally("content_labels")
+        return self._fix_fields(kind, event) or labels
+
+    def _fix_fields(self, kind: str, event: dict[str, Any]) -> bool:
+        if kind in ("response.output_item.added", "conversation.item.added"):
+            self._remember_function(event.get("item"))
+        elif kind == "response.function_call_arguments.done" and not event.get("name"):
+            # Inworld omits `name` here (§3.3 #1); clients dispatch tools by it.
+            name = self._function_names.get(event.get("call_id") or "") or (
+                self._function_names.get(event.get("item_id") or "")
+            )
+            if name:
+                event["name"] = name
+                self._tally("function_name_added")
+                return True
+        elif kind in ("response.created", "response.done"):
+            if self._correlator.fix_response(kind, event):
+                self._tally("response_fixed")
+                return True
+        elif kind == "error" and self._correlator.fix_error(event):
+            self._tally("error_event_id")
+            return True
+        return False
+
+    def _tally(self, kind: str) -> None:
+        self.rewrites[kind] = self.rewrites.get(kind, 0) + 1
+
+    def _refused(self, code: str) -> None:
+        self.refusals[code] = self.refusals.get(code, 0) + 1
+
+    def _remember_function(self, item: Any) -> None:
+        if not isinstance(item, dict) or item.get("type") != "function_call":
+            return
+        name = item.get("name")
+        if isinstance(name, str) and name:
+            for key in (item.get("call_id"), item.get("id")):
+                if isinstance(key, str):
+                    self._function_names[key] = name

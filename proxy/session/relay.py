@@ -1,0 +1,455 @@
+"""The I/O shell: the only code that holds both sockets of a session.
+
+Both sockets are `proxy.ws.link.Link`s: the client's is taken over from aiohttp once its upgrade
+is answered, the upstream's comes from the dial (`proxy.ws.dial`). Each frame is handled in the
+receiving transport's callback, synchronously, like websockets' `data_received`: feed it to
+the `Translator`, execute the commands it returns. A frame the core passes through unchanged
+(`Translator.client_passthrough` / `upstream_passthrough`: audio appends and deltas) is written
+to the other transport as the very bytes received (header and mask included): no decode, no
+encode, no copy, no task switch. An audio frame alone in its read comes earlier still, through
+the client link's hot lane (`hot_from_client`, `Link.offer_hot`), before its
+payload is unmasked or copied. `run()` itself only dials, starts the session and waits.
+
+Until the upstream is open, client messages wait in a list and the client's socket stops
+being read (its kernel buffers are the bounded buffer); they are handled in order once the
+proxy's initial `session.update` is sent.
+
+Whichever side ends first ends the session, and each link still open is closed with the
+code the other side used (`proxy.core.error_events.client_close_code`). No task outlives `run()`.
+
+Limits (`LimitsConfig`; README "Limits and failure behaviour"): a watchdog task enforces the
+session-start deadline, the idle timeout and the maximum duration with a few timer wake-ups
+per period and no per-frame work beyond one counter; writes never block and are bounded per
+direction by `max_queued_bytes` (the transport's buffer is checked before each write); a
+too-big message from either side ends in an `error` event and 1009; an upstream that vanishes
+(reset, missed heartbeat) ends in an `error` event and 1011. Closing a peer that does not
+answer is bounded by `close_timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+import structlog
+
+from proxy.config import LimitsConfig
+from proxy.core.commands import (
+    BinaryToClient,
+    BinaryToUpstream,
+    CloseClient,
+    Command,
+    ToClient,
+    ToUpstream,
+)
+from proxy.core.error_events import client_close_code, limit_error, upstream_refusal
+from proxy.core.translate import Translator
+from proxy.metrics.collectors import session_outcome
+from proxy.metrics.observe import DOWN, NULL_SINK, UP, SessionObserver
+from proxy.session.watchdog import watch
+from proxy.upstream.inworld import UpstreamRefused
+from proxy.ws.link import LOST, Link
+
+__all__ = ["Dial", "Relay", "SessionEnd"]
+
+Dial = Callable[[], Awaitable[Link]]
+
+_SAMPLE_MASK = 63  # time 1 message in 64 per direction for the overhead histogram
+_TOO_BIG = 1009
+
+
+@dataclass(slots=True)
+class SessionEnd:
+    """How a session ended, for the session's closing log line (and metrics)."""
+
+    ended_by: str = "unknown"  # client | upstream | proxy
+    client_code: int | None = None
+    upstream_code: int | None = None
+    reason: str = ""
+    upstream_status: int | None = None  # HTTP status of a refused upstream handshake
+    handshake_failed: bool = False
+    frames_up: int = 0
+    frames_down: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def outcome(self) -> str:
+        """A bounded label for how the session ended
+        (`proxy.metrics.collectors.session_outcome`)."""
+        return session_outcome(
+            self.ended_by, handshake_failed=self.handshake_failed, upstream_code=self.upstream_code
+        )
+
+
+def _utf8(text: str | bytes) -> bytes:
+    """A frame's payload as bytes (str only for frames the core built or rewrote)."""
+    return text.encode() if isinstance(text, str) else text
+
+
+class Relay:
+    """Relay one client connection to one upstream session.
+
+    Args:
+        client: the client's link (taken over after the upgrade, not yet attached).
+        dial: opens the upstream link; raises `UpstreamRefused` on failure.
+        translator: the session's sans-I/O core.
+        log: a structlog logger bound to the session.
+        observer: the session's metrics observer, fed every frame received (default: one
+            whose timings go nowhere).
+        limits: timeouts and caps (`[limits]`); the defaults when omitted.
+    """
+
+    def __init__(
+        self,
+        client: Link,
+        dial: Dial,
+        translator: Translator,
+        log: structlog.typing.FilteringBoundLogger,
+        observer: SessionObserver | None = None,
+        *,
+        limits: LimitsConfig | None = None,
+    ) -> None:
+        self._client = client
+        self._observer = observer or SessionObserver(
+            NULL_SINK, clock=time.monotonic, model_label=lambda _: "other"
+        )
+        self._debug = log.is_enabled_for(logging.DEBUG)  # per-message lines (never payloads)
+        self._dial = dial
+        self._translator = translator
+        self._log = log
+        self._upstream: Link | None = None  # set once open
+        self._ready: Link | None = None  # the upstream, once started: client frames may go up
+        self._client_hot = translator.client_hot
+        self._down_hot = translator.upstream_hot  # re-read after each frame the core handles
+        self._upstream_ready = asyncio.Event()
+        self._early: list[tuple[bytes, bytes | None] | bytes] = []  # client frames before then
+        self._done = asyncio.Event()
+        self._close_client: tuple[int, str] | None = None
+        self._close_upstream: tuple[int, str] | None = None
+        self._limits = limits = limits or LimitsConfig()
+        self._max_queued = limits.max_queued_bytes
+        self._activity = 0  # frames either way, keep-alives excepted (read by the watchdog)
+        self.end = SessionEnd()
+
+    async def run(self) -> SessionEnd:
+        """Relay until either side ends; close both links; return how it ended."""
+        self._client.attach(self.from_client, self.from_client_binary, self.client_closed)
+        self._client.offer_hot(self._client_hot, self.hot_from_client)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = (
+                    tg.create_task(self._open_upstream(), name="upstream-open"),
+                    tg.create_task(
+                        watch(
+                            self._limits,
+                            ready=self._upstream_ready,
+                            started=lambda: self._translator.started,
+                            activity=lambda: self._activity,
+                            expire=self._expire,
+                        ),
+                        name="session-watchdog",
+                    ),
+                )
+                await self._done.wait()
+                for task in tasks:
+                    task.cancel()
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler on shutdown: the client is gone, Inworld must know.
+            self.end.reason = self.end.reason or "client connection lost"
+            self._finish("client", upstream=(1011, "client connection lost"))
+            raise
+        finally:
+            await self._close_links()
+        return self.end
+
+    def shut_down(self, code: int = 1001, reason: str = "proxy shutting down") -> None:
+        """End the session from outside (the proxy is stopping): both sides get `code`."""
+        self.end.reason = self.end.reason or reason
+        self._finish("proxy", client=(code, reason), upstream=(code, reason))
+
+    def _finish(
+        self,
+        ended_by: str,
+        *,
+        client: tuple[int, str] | None = None,
+        upstream: tuple[int, str] | None = None,
+    ) -> None:
+        """Record the first end of the session and what each link should be closed with."""
+        if self._done.is_set():
+            return
+        self.end.ended_by = ended_by
+        self._close_client = client
+        self._close_upstream = upstream
+        self._done.set()
+        self._client.detach()  # later messages are dropped; the closing handshake goes on
+        if self._upstream is not None:
+            self._upstream.detach()
+
+    async def _open_upstream(self) -> None:
+        try:
+            upstream = await self._dial()
+        except UpstreamRefused as exc:
+            provider = self._translator.provider
+            event, code, reason = upstream_refusal(exc.status, exc.detail, provider)
+            self.end.upstream_status = exc.status
+            self.end.handshake_failed = True
+            self.end.reason = f"upstream handshake failed: {exc.detail}"
+            self._client.send_text(orjson.dumps(event))
+            self._finish("upstream", client=(code, reason))
+            return
+        self._upstream = upstream
+        if self._done.is_set():
+            upstream.detach()
+            return
+        for command in self._translator.start():  # before any client frame may go up
+            assert isinstance(command, ToUpstream)
+            upstream.send_text(_utf8(command.text))
+        self._down_hot = self._translator.upstream_hot  # the route may have chosen pass-through
+        upstream.attach(self.from_upstream, self.from_upstream_binary, self.upstream_closed)
+        upstream.peer, self._client.peer = self._client, upstream  # batch writes per read
+        self._ready = upstream
+        self._upstream_ready.set()
+        early, self._early = self._early, []
+        for frame in early:
+            if self._done.is_set():
+                return
+            if isinstance(frame, tuple):
+                self.from_client(*frame)
+            else:
+                self.from_client_binary(frame)
+        self._client.resume_reading()
+
+    # -- client -> upstream ---------------------------------------------------------------
+
+    def from_client(self, data: bytes, raw: bytes | None) -> None:
+        """One TEXT message from the client (`raw`: its frame's bytes, if a single frame).
+
+        Metrics count it as received, whether or not it could be relayed."""
+        self._activity += 1
+        upstream = self._ready
+        if upstream is None or self._early:
+            self._early.append((data, raw))
+            self._client.pause_reading()
+            return
+        self.end.frames_up += 1
+        sampled = not self.end.frames_up & _SAMPLE_MASK
+        started = time.perf_counter() if sampled else 0.0
+        if data.startswith(self._client_hot) and raw is not None:  # hottest: an audio append
+            self._observer.append_from_client(data)
+            if not upstream.forward(raw, self._max_queued):
+                self._slow_reader("upstream")
+                return
+            if self._debug:
+                self._log_message(UP, "input_audio_buffer.append", len(data))
+            if sampled:
+                self._observer.overhead(UP, time.perf_counter() - started)
+            return
+        translator = self._translator
+        if translator.client_passthrough(data):  # forwarded as received
+            if not self._pass_on(upstream, data, raw):
+                self._slow_reader("upstream")
+        else:
+            self._execute(translator.from_client(data))
+        self._observer.from_client(translator.last_type, data, translator.last_event)
+        if self._debug:
+            self._log_message(UP, translator.last_type, len(data))
+        if sampled:
+            self._observer.overhead(UP, time.perf_counter() - started)
+
+    def hot_from_client(self, raw: bytes, length: int) -> bool:
+        """An audio append alone in its frame, offered before the frame is unmasked
+        (`length`: its payload's size; `Link.offer_hot`): counted and forwarded as received.
+        False, doing nothing, when it must take `from_client`: the upstream is not ready, or
+        its length is new to the observer (which then measures its audio)."""
+        upstream = self._ready
+        if upstream is None or self._early:
+            return False
+        end = self.end
+        sampled = not (end.frames_up + 1) & _SAMPLE_MASK  # as `from_client` would count it
+        started = time.perf_counter() if sampled else 0.0
+        if not self._observer.append_sized(length):
+            return False
+        self._activity += 1
+        end.frames_up += 1
+        if not upstream.forward(raw, self._max_queued):
+            self._slow_reader("upstream")
+            return True
+        if self._debug:
+            self._log_message(UP, "input_audio_buffer.append", length)
+        if sampled:
+            self._observer.overhead(UP, time.perf_counter() - started)
+        return True
+
+    def from_client_binary(self, data: bytes) -> None:
+        """One BINARY message from the client (refused by the core with an error event on
+        Inworld routes, relayed unchanged on pass-through routes)."""
+        self._activity += 1
+        if self._ready is None or self._early:
+            self._early.append(data)
+            self._client.pause_reading()
+            return
+        self._execute(self._translator.from_client_binary(data))
+
+    def client_closed(self, code: int, reason: str, broken: bool) -> None:
+        """The client closed, vanished, or broke the protocol."""
+        if broken:
+            self.end.reason = reason if code != _TOO_BIG else "client message too big"
+            if code == _TOO_BIG:
+                self._client.send_text(_utf8(limit_error("message_too_big")))
+            self._finish("proxy", client=(code, reason), upstream=(1000, self.end.reason))
+            return
+        if code == LOST:
+            reason = "client connection lost"
+        self.end.client_code = code
+        self.end.reason = reason or "client closed"
+        self._finish("client", upstream=(client_close_code(code), reason))
+
+    # -- upstream -> client ---------------------------------------------------------------
+
+    def from_upstream(self, data: bytes, raw: bytes | None) -> None:
+        """One TEXT message from the upstream (counted as received, relayed or not)."""
+        self.end.frames_down += 1
+        translator = self._translator
+        sampled = not self.end.frames_down & _SAMPLE_MASK
+        started = time.perf_counter() if sampled else 0.0
+        client = self._client
+        if data.startswith(self._down_hot) and raw is not None:  # hottest: an audio delta
+            self._observer.delta_from_upstream(data)
+            if not client.forward(raw, self._max_queued):
+                self._slow_reader("client")
+                return
+            self._activity += 1
+            if self._debug:
+                self._log_message(DOWN, "response.output_audio.delta", len(data))
+            if sampled:
+                self._observer.overhead(DOWN, time.perf_counter() - started)
+            return
+        if translator.upstream_passthrough(data):  # transcript/text deltas, as received
+            if self._pass_on(client, data, raw):
+                self._activity += 1
+            else:
+                self._slow_reader("client")
+        else:
+            self._execute(translator.from_upstream(data))
+            self._down_hot = translator.upstream_hot  # the session may have opened
+        self._observer.from_upstream(translator.last_type, data, translator.last_event)
+        if self._debug:
+            self._log_message(DOWN, translator.last_type, len(data))
+        if sampled:
+            self._observer.overhead(DOWN, time.perf_counter() - started)
+
+    def from_upstream_binary(self, data: bytes) -> None:
+        """One BINARY message from the upstream (dropped from Inworld, relayed unchanged on
+        pass-through routes)."""
+        self.end.frames_down += 1
+        self._execute(self._translator.from_upstream_binary(data))
+
+    def upstream_closed(self, code: int, reason: str, broken: bool) -> None:
+        """The upstream closed, vanished, or broke the protocol."""
+        self.end.upstream_code = code
+        self.end.reason = reason or "upstream closed"
+        if broken and code == _TOO_BIG:
+            self.end.reason = "upstream message too big"
+            error = limit_error("upstream_message_too_big", self._translator.provider)
+            self._client.send_text(_utf8(error))
+            self._finish("proxy", client=(code, self.end.reason), upstream=(code, self.end.reason))
+            return
+        if broken:  # Inworld broke the protocol: it is told why, the client gets a server error
+            self.end.reason = f"upstream protocol error: {reason}"
+            self._finish("proxy", client=(1011, "upstream protocol error"), upstream=(code, reason))
+            return
+        sent = client_close_code(code)
+        if code == LOST:
+            reason = "upstream connection lost"
+            error = limit_error("upstream_connection_lost", self._translator.provider)
+            self._client.send_text(_utf8(error))
+        self._finish("upstream", client=(sent, reason))
+
+    # -- command execution -----------------------------------------------------------------
+
+    def _execute(self, commands: Sequence[Command]) -> None:
+        for command in commands:
+            match command:
+                case ToUpstream(text):
+                    upstream = self._ready
+                    assert upstream is not None
+                    if upstream.buffered() > self._max_queued:
+                        self._slow_reader("upstream")
+                        return
+                    upstream.send_text(_utf8(text))
+                case ToClient(text):
+                    if not self._client_has_room():
+                        return
+                    self._client.send_text(_utf8(text))
+                case BinaryToUpstream(data):
+                    upstream = self._ready
+                    assert upstream is not None
+                    if upstream.buffered() > self._max_queued:
+                        self._slow_reader("upstream")
+                        return
+                    upstream.send_binary(data)
+                case BinaryToClient(data):
+                    if not self._client_has_room():
+                        return
+                    self._client.send_binary(data)
+                case CloseClient(code, reason):
+                    self.end.reason = reason
+                    self._finish("proxy", client=(code, reason), upstream=(1000, ""))
+
+    def _pass_on(self, link: Link, data: bytes, raw: bytes | None) -> bool:
+        """Write a message the core leaves unchanged to `link`: its frame as received when it
+        came in one, else re-framed. False (nothing written) when `link` is too far behind."""
+        if raw is not None:
+            return link.forward(raw, self._max_queued)
+        if link.buffered() > self._max_queued:
+            return False
+        link.send_text(data)
+        return True
+
+    def _client_has_room(self) -> bool:
+        """False (and the session ends) when the client is too far behind."""
+        if self._client.buffered() > self._max_queued:
+            self._slow_reader("client")
+            return False
+        self._activity += 1
+        return True
+
+    def _log_message(self, direction: str, kind: str | None, size: int) -> None:
+        """DEBUG only: one line per message with its type and size, never its content."""
+        self._log.debug("message", direction=direction, event_type=kind and kind[:64], chars=size)
+
+    def _slow_reader(self, who: str) -> None:
+        """A peer reads slower than the other side sends: end the session with 1013."""
+        if self._done.is_set():
+            return
+        self.end.reason = f"{who} reads too slowly (limits.max_queued_bytes)"
+        self._log.warning("slow_reader", peer=who, max_queued_bytes=self._max_queued)
+        if who == "upstream":
+            self._client.send_text(_utf8(limit_error("slow_reader")))
+        self._finish("proxy", client=(1013, f"{who} reads too slowly"), upstream=(1000, ""))
+
+    async def _expire(self, code: str, close_code: int, reason: str) -> None:
+        self.end.reason = reason
+        self._log.info("session_limit", limit=code)
+        self._client.send_text(_utf8(limit_error(code, self._translator.provider)))
+        self._finish("proxy", client=(close_code, reason), upstream=(1000, reason))
+
+    async def _close_links(self) -> None:
+        """Close both links at once (neither side's Close waits behind the other's)."""
+        client, upstream = self._client, self._upstream
+        timeout = self._limits.close_timeout
+        closing = []
+        if upstream is not None:
+            code, reason = self._close_upstream or (1000, "")
+            if upstream.ended is None:
+                self.end.upstream_code = self.end.upstream_code or code
+            closing.append(upstream.close(code, reason, timeout))
+        code, reason = self._close_client or (1000, "")
+        if client.ended is None:
+            self.end.client_code = self.end.client_code or code
+        closing.append(client.close(code, reason, timeout))
+        await asyncio.gather(*closing)

@@ -1,0 +1,480 @@
+"""One WebSocket connection owned by the proxy once its handshake is done: the relay's socket.
+
+aiohttp does the HTTP part (the client's upgrade; `proxy.ws.dial` does the upstream's), then
+`take_over()` moves the raw transport to a `Link`. From there every frame is handled in the
+transport's `data_received` callback: parsed by `proxy.ws.frames`, handed to the relay's
+callbacks synchronously, and, when the relay forwards it unchanged, written to the other
+transport as the exact bytes received. No task switch, queue or message object per frame.
+A frame that arrives alone in a read and starts with a prefix the relay asked for
+(`offer_hot`: audio) is offered to it first, with only its first bytes unmasked: if taken,
+its payload is never unmasked or copied.
+
+A Link also answers pings, keeps a heartbeat (a ping after `heartbeat` seconds of silence;
+nothing heard within half that again is a lost connection), reassembles fragmented messages,
+enforces `max_size`, and runs the closing handshake (`close()`, bounded by a timeout).
+When one read holds several frames, what the relay writes to the `peer` link meanwhile is
+held and leaves in one `writelines` call (fewer syscalls, same order).
+
+Before the relay attaches its handler, messages wait in an inbox that `receive()` reads (the
+router's setup probe uses it); `attach()` replays them in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import cast
+
+from proxy.ws.frames import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    PING,
+    PONG,
+    TEXT,
+    Frame,
+    FrameError,
+    FrameParser,
+    Unmask,
+    close_payload,
+    encode,
+    parse_close,
+    unmask_py,
+)
+
+try:  # aiohttp's C XOR (a private module: fall back to the pure-Python one if it moves)
+    from aiohttp._websocket.helpers import websocket_mask as _c_unmask
+
+    UNMASK: Unmask = _c_unmask
+except ImportError:  # pragma: no cover
+    UNMASK = unmask_py
+
+__all__ = ["LOST", "Link", "OnBinary", "OnClosed", "OnHot", "OnMessage", "take_over"]
+
+LOST = 1006  # the connection ended without a Close frame
+
+
+OnMessage = Callable[[bytes, "bytes | None"], None]
+"""A TEXT message: (payload, its single frame's exact bytes, or None if reassembled)."""
+OnBinary = Callable[[bytes], None]
+"""A BINARY message."""
+OnHot = Callable[[bytes, int], bool]
+"""A hot message's frame, offered before its payload is unmasked or copied: (the frame's exact
+bytes, its payload's length) -> True if taken, False to have it delivered as usual."""
+OnClosed = Callable[[int, str, bool], None]
+"""(code, reason, broken): the peer closed (`code` from its Close frame, 1006 if it
+vanished), or, with `broken`, this side found the peer breaking the protocol (1002/1007/
+1009). Called once, and not for the peer's answer to a close this side started."""
+
+
+class Link(asyncio.Protocol):
+    """One WebSocket connection after its handshake.
+
+    Args:
+        client_side: this end is the WebSocket client (the upstream link): outgoing frames
+            are masked and incoming ones must not be.
+        max_size: the largest message accepted (bigger: `closed(..., 1009, broken=True)`).
+        heartbeat: seconds of silence before a ping; None: no heartbeat.
+        pong_backlog: no PONG while more than this is queued towards the peer (one that pings
+            but never reads would grow the buffer without bound); set it above the relay's
+            `limits.max_queued_bytes`, which ends a slow reader's session first.
+    """
+
+    # Slots, not a __dict__: one Link per connection, two per session (idle sessions count).
+    __slots__ = (
+        "_broken", "_client_side", "_heard", "_heartbeat", "_held", "_hot", "_hot_head",
+        "_inbox", "_inbox_waiter", "_inner", "_lost", "_lost_exc", "_max", "_on_binary",
+        "_on_closed", "_on_hot", "_on_message", "_parser", "_parts", "_parts_opcode",
+        "_parts_size", "_paused", "_pong_backlog", "_released", "_timer", "_transport",
+        "close_received", "close_sent", "ended", "peer",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        client_side: bool,
+        max_size: int,
+        heartbeat: float | None,
+        pong_backlog: int = 8 << 20,
+    ) -> None:
+        self._pong_backlog = pong_backlog
+        self._client_side = client_side
+        self._max = max_size
+        self._heartbeat = heartbeat
+        self._parser = FrameParser(masked=not client_side, max_size=max_size, unmask=UNMASK)
+        self._transport: asyncio.Transport | None = None
+        self._on_message: OnMessage | None = None
+        self._on_hot: OnHot | None = None
+        self._hot: tuple[bytes, ...] = ()  # prefixes of the messages offered to `_on_hot`
+        self._hot_head = 0  # the longest of them
+        self._on_binary: OnBinary = _ignore
+        self._on_closed: OnClosed = _ignore_close
+        self._inbox: list[tuple[int, bytes, bytes | None]] = []
+        self._inbox_waiter: asyncio.Future[None] | None = None
+        self._parts: list[bytes] = []
+        self._parts_opcode = 0
+        self._parts_size = 0
+        self._heard = True  # something arrived since the last heartbeat tick
+        self._paused = False  # the owner paused reading (the heartbeat waits)
+        self._timer: asyncio.TimerHandle | None = None
+        self._lost: asyncio.Future[None] | None = None
+        self._inner: asyncio.BaseProtocol | None = None  # aiohttp's protocol, told on release
+        self.peer: Link | None = None  # the relay's other link: its writes are batched per read
+        self._held: list[bytes] | None = None  # writes held until the peer's read is handled
+        self._released = False
+        self._lost_exc: Exception | None = None
+        self.close_sent: int | None = None  # the code this side sent
+        self.close_received: tuple[int, str] | None = None  # the peer's Close frame
+        self.ended: tuple[int, str] | None = None  # what `closed()` reported (or would have)
+        self._broken = False
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        loop = asyncio.get_running_loop()
+        self._lost = loop.create_future()
+        if self._heartbeat:
+            self._timer = loop.call_later(self._heartbeat, self._tick)
+
+    def data_received(self, data: bytes) -> None:
+        try:  # free when nothing is raised; a failing callback must not kill the transport
+            self._heard = True
+            if self.ended is not None:
+                return  # closed, broken or lost: nothing more is read
+            on_message = self._on_message
+            if on_message is not None and not self._parts:
+                on_hot = self._on_hot
+                if on_hot is not None:
+                    length = self._parser.hot_text(data, self._hot, self._hot_head)
+                    if length >= 0 and on_hot(data, length):
+                        return
+                payload = self._parser.single_text(data)
+                if payload is not None:
+                    on_message(payload, data)
+                    return
+            error: FrameError | None = None
+            try:
+                frames = self._parser.feed(data)
+            except FrameError as exc:
+                error, frames = exc, exc.frames  # what came before the bad frame goes first
+            peer = self.peer
+            if peer is not None and len(frames) > 1:
+                peer._held = peer._held or []  # one write for all that this read makes it send
+                try:
+                    self._handle(frames)
+                finally:
+                    peer._flush()
+            else:
+                self._handle(frames)
+            if error is not None:
+                self._end(error.code, error.reason, broken=True)
+        except Exception as exc:  # a bug in the owner's callbacks: end the session cleanly
+            self._end(1011, "internal error", broken=True)
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "WebSocket message handling failed", "exception": exc, "protocol": self}
+            )
+
+    def _handle(self, frames: list[Frame]) -> None:
+        for opcode, fin, payload, raw in frames:
+            if opcode == TEXT and fin and not self._parts:
+                if (on_message := self._on_message) is not None:
+                    on_message(payload, raw)
+                else:
+                    self._deliver(TEXT, payload, raw)
+            elif opcode >= CLOSE:
+                if not self._control(opcode, payload):
+                    return
+            elif not self._fragment(opcode, fin, payload):
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+        self._end(LOST, "", broken=False)
+        self._lost_exc = exc
+        if self._released and self._inner is not None:
+            self._inner.connection_lost(exc)
+            self._inner = None
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def _control(self, opcode: int, payload: bytes) -> bool:
+        """Handle a control frame; False once the link stops reading."""
+        if opcode == PING:
+            if self.buffered() <= self._pong_backlog:
+                self._write(encode(PONG, payload, key=self._key(), unmask=UNMASK))
+        elif opcode == CLOSE:
+            try:
+                code, reason = parse_close(payload)
+            except FrameError as exc:
+                self._end(exc.code, exc.reason, broken=True)
+                return False
+            self.close_received = (code, reason)
+            if self.close_sent is not None and self._transport is not None:
+                self._transport.close()  # our close, answered: the handshake is complete
+            self._end(code, reason, broken=False)
+            return False
+        return True  # PONG: hearing it was the point
+
+    def _fragment(self, opcode: int, fin: bool, payload: bytes) -> bool:
+        """Collect a fragmented message; False once the link stops reading."""
+        if (opcode == CONTINUATION) is not bool(self._parts):
+            self._end(1002, "unexpected continuation frame", broken=True)
+            return False
+        if opcode != CONTINUATION:
+            self._parts_opcode = opcode
+        self._parts.append(payload)
+        self._parts_size += len(payload)
+        if self._parts_size > self._max:
+            self._end(1009, "message too big", broken=True)
+            return False
+        if fin:
+            message = b"".join(self._parts)
+            self._parts, self._parts_size = [], 0
+            self._deliver(self._parts_opcode, message, None)
+        return True
+
+    def _deliver(self, opcode: int, payload: bytes, raw: bytes | None) -> None:
+        if self._on_message is None:
+            self._inbox.append((opcode, payload, raw))
+            self._wake()
+        elif opcode == TEXT:
+            self._on_message(payload, raw)
+        else:
+            self._on_binary(payload)
+
+    def _end(self, code: int, reason: str, *, broken: bool) -> None:
+        if self.ended is not None:
+            return
+        self.ended = (code, reason)
+        self._broken = broken
+        if broken and self._transport is not None:
+            self._transport.pause_reading()
+        if self.close_sent is not None and not broken:
+            return  # the answer to our own close (or the loss after it): nothing to report
+        if self._on_message is not None:
+            self._on_closed(code, reason, broken)
+        else:
+            self._inbox.append((CLOSE, b"", None))
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._inbox_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _tick(self) -> None:
+        """Heartbeat: every `heartbeat` s; a quiet peer gets a ping and half that to answer."""
+        assert self._heartbeat is not None
+        assert self._transport is not None
+        if self.ended is not None or self.close_sent is not None:
+            return
+        loop = asyncio.get_running_loop()
+        if self._heard or self._paused:  # paused: the owner holds the reads, nothing to hear
+            self._heard = False
+            self._timer = loop.call_later(self._heartbeat, self._tick)
+            return
+        self._write(encode(PING, b"", key=self._key(), unmask=UNMASK))
+        self._timer = loop.call_later(self._heartbeat / 2, self._check_pong)
+
+    def _check_pong(self) -> None:
+        assert self._heartbeat is not None
+        assert self._transport is not None
+        if self.ended is not None or self.close_sent is not None:
+            return
+        if self._heard or self._paused:
+            self._heard = False
+            self._timer = asyncio.get_running_loop().call_later(self._heartbeat, self._tick)
+            return
+        transport = self._transport
+        self._end(LOST, "heartbeat missed", broken=False)
+        transport.abort()
+
+    # -- the owner's API ------------------------------------------------------------------
+
+    def attach(self, message: OnMessage, binary: OnBinary, closed: OnClosed) -> None:
+        """Hand every later event to these callbacks, after replaying the inbox in order."""
+        inbox, self._inbox = self._inbox, []
+        self._on_message, self._on_binary, self._on_closed = message, binary, closed
+        for opcode, payload, raw in inbox:
+            if opcode == CLOSE:
+                assert self.ended is not None
+                closed(*self.ended, self._broken)
+            elif opcode == TEXT:
+                message(payload, raw)
+            else:
+                binary(payload)
+
+    def offer_hot(self, prefixes: tuple[bytes, ...], take: OnHot) -> None:
+        """After `attach()`: offer each message that arrives alone in one read, as one TEXT
+        frame whose payload starts with one of `prefixes`, to `take(raw, length)` before its
+        payload is unmasked or copied (the relay's hot lane); a message `take` declines goes
+        to the message callback as usual. Call again to change the prefixes; () offers none.
+        No effect after `detach()`.
+        """
+        if self._on_message is _drop:
+            return
+        self._hot, self._hot_head = prefixes, max(map(len, prefixes), default=0)
+        self._on_hot = take if prefixes else None
+
+    @property
+    def offered(self) -> tuple[bytes, ...]:
+        """The prefixes offered to the hot lane now (`offer_hot`); () when none."""
+        return self._hot if self._on_hot is not None else ()
+
+    def detach(self) -> None:
+        """Drop every later message and end (the owner is closing the link)."""
+        self._inbox.clear()
+        self._on_hot, self._hot = None, ()
+        self._on_message, self._on_binary, self._on_closed = _drop, _ignore, _ignore_close
+
+    async def receive(self) -> tuple[int, bytes]:
+        """The next message before `attach()`: (TEXT | BINARY, payload), or (CLOSE, b"")."""
+        while not self._inbox:
+            if self.ended is not None:
+                return CLOSE, b""  # the end was already read
+            self._inbox_waiter = asyncio.get_running_loop().create_future()
+            await self._inbox_waiter
+        opcode, payload, _ = self._inbox.pop(0)
+        return opcode, payload
+
+    def send_text(self, payload: bytes) -> None:
+        """Write one TEXT frame (masked on the client side); dropped once closing."""
+        self._write(encode(TEXT, payload, key=self._key(), unmask=UNMASK))
+
+    def send_binary(self, payload: bytes) -> None:
+        """Write one BINARY frame (masked on the client side); dropped once closing."""
+        self._write(encode(BINARY, payload, key=self._key(), unmask=UNMASK))
+
+    def forward(self, raw: bytes, limit: int) -> bool:
+        """Write a frame received on the other link, as is (see `proxy.ws.frames`), unless more
+        than `limit` bytes are still queued: then write nothing and return False (the peer
+        reads too slowly). Dropped once closing. One call: this is the hot path."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return True
+        if transport.get_write_buffer_size() > limit:
+            return False
+        if self._held is not None:
+            self._held.append(raw)
+            return True
+        try:  # noqa: SIM105 (contextlib.suppress costs a call per frame)
+            transport.write(raw)
+        except RuntimeError:  # uvloop: closed under our feet
+            pass
+        return True
+
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the kernel."""
+        transport = self._transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (the kernel buffers, then the peer waits)."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._paused = True
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read again after `pause_reading()`."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._paused = False
+            self._transport.resume_reading()
+
+    @property
+    def closed(self) -> bool:
+        """The connection is gone (or going)."""
+        return self._transport is None or self._transport.is_closing()
+
+    async def close(self, code: int, reason: str, patience: float) -> None:
+        """Send a Close frame (once) and wait, at most `patience` s, for the connection to end.
+
+        A peer that never answers (or stopped reading) has its connection aborted.
+        """
+        transport, lost = self._transport, self._lost
+        if transport is None or lost is None:
+            return
+        if self._paused:  # the peer's answer must be read (later messages are dropped)
+            self.resume_reading()
+        if self.close_sent is None and not lost.done():
+            self.close_sent = code
+            self._write(encode(CLOSE, close_payload(code, reason), key=self._key(), unmask=UNMASK))
+        if self.close_received is not None or self.ended is not None:
+            transport.close()  # handshake complete, or the peer is broken/gone
+        try:
+            async with asyncio.timeout(patience):
+                await asyncio.shield(lost)
+        except TimeoutError:
+            transport.abort()
+        if transport.get_write_buffer_size():
+            transport.abort()
+
+    def abort(self) -> None:
+        """Drop the connection now."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    def release(self) -> None:
+        """The owner is done: hand the end of the connection back to the original protocol
+        (aiohttp's, for the client link) so it can clean up after itself."""
+        self._released = True
+        if self._lost is not None and self._lost.done() and self._inner is not None:
+            inner, self._inner = self._inner, None
+            inner.connection_lost(self._lost_exc)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _key(self) -> bytes | None:
+        return os.urandom(4) if self._client_side else None
+
+    def _write(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held.append(data)
+            return
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            try:  # noqa: SIM105 (contextlib.suppress costs a call per frame)
+                transport.write(data)
+            except RuntimeError:  # uvloop: closed under our feet
+                pass
+
+    def _flush(self) -> None:
+        """Write what was held while the peer handled one read (one syscall for all)."""
+        held, self._held = self._held, None
+        transport = self._transport
+        if held and transport is not None and not transport.is_closing():
+            try:  # noqa: SIM105 (see _write)
+                transport.writelines(held)
+            except RuntimeError:  # uvloop: closed under our feet
+                pass
+
+
+def _ignore(_: bytes) -> None:
+    return None
+
+
+def _drop(_payload: bytes, _raw: bytes | None) -> None:
+    return None
+
+
+def _ignore_close(_code: int, _reason: str, _broken: bool) -> None:
+    return None
+
+
+def take_over(transport: asyncio.Transport, link: Link, leftover: bytes = b"") -> None:
+    """Make `link` the protocol of `transport` (opened and upgraded by someone else).
+
+    `leftover`: bytes already received after the handshake. Must be called without awaiting
+    between the handshake's end and this call; reading is resumed here.
+    """
+    link._inner = transport.get_protocol()
+    transport.set_protocol(link)
+    link.connection_made(transport)
+    if leftover:
+        link.data_received(leftover)
+    if link.ended is None:
+        transport.resume_reading()
