@@ -1,0 +1,86 @@
+"""The hot path on bytes: frames forwarded as the UTF-8 bytes received, and the slow path's
+handling of what the bytes path lets through (invalid UTF-8)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import orjson
+
+from proxy.core.commands import ToClient, ToUpstream
+from proxy.core.sniff import sniff_type
+from proxy.core.translate import Phase, Translator
+from tests.support.core import CREATED, UPDATED, config, dumps
+from tests.support.sockets import connect, receive_json
+from tests.support.stack import proxy_config
+
+RULES = config().rules
+APPEND = b'{"type":"input_audio_buffer.append","audio":"AAAA"}'
+DELTA = b'{"type":"response.output_audio.delta","response_id":"r","delta":"AAAA"}'
+
+
+def test_sniff_reads_bytes_like_text() -> None:
+    """sniff_type gives the same answer for a frame's bytes as for its text."""
+    for frame in (APPEND, DELTA, b'{"a":{"type":"x"}}', b'{ "type" : "ping" }'):
+        assert sniff_type(frame) == sniff_type(frame.decode())
+    assert sniff_type(APPEND) == "input_audio_buffer.append"
+    assert sniff_type(b'{"a":{"type":"x"}}') is None
+    assert sniff_type(b'{"type":"caf\xc3\xa9"}') == "caf\xc3\xa9"  # mangled: no known event
+    assert sniff_type(b"\xff\xfe") is None
+
+
+def test_bytes_frames_pass_through_as_the_same_object() -> None:
+    """An append or an audio delta given as bytes comes back as that very bytes object."""
+    tr = Translator(RULES)
+    tr.start()
+    assert tr.client_passthrough(APPEND)
+    [command] = tr.from_client(APPEND)
+    assert isinstance(command, ToUpstream)
+    assert command.text is APPEND
+    assert not tr.upstream_passthrough(DELTA)  # not before the session is open
+    tr.from_upstream(dumps(CREATED).encode())
+    tr.from_upstream(dumps(UPDATED).encode())
+    assert tr.phase is Phase.OPEN
+    assert tr.upstream_passthrough(DELTA)
+    [command] = tr.from_upstream(DELTA)
+    assert isinstance(command, ToClient)
+    assert command.text is DELTA
+
+
+def test_passthrough_agrees_with_full_translation() -> None:
+    """Frames the passthrough check refuses are the ones the core changes or parses."""
+    tr = Translator(RULES)
+    tr.start()
+    update = b'{"type":"session.update","session":{"audio":{"output":{"voice":"marin"}}}}'
+    assert not tr.client_passthrough(update)
+    [command] = tr.from_client(update)
+    assert isinstance(command, ToUpstream)
+    assert isinstance(command.text, str)
+    assert orjson.loads(command.text)["session"]["audio"]["output"]["voice"] == "Sarah"
+
+
+def test_invalid_utf8_is_invalid_json() -> None:
+    """Bytes that are not UTF-8 get the invalid_json error, not a crash."""
+    [command] = Translator(RULES).from_client(b'{"type":"x","v":"\xff"}')
+    assert isinstance(command, ToClient)
+    assert orjson.loads(command.text)["error"]["code"] == "invalid_json"
+
+
+async def test_relay_forwards_frames_byte_for_byte(fake_upstream: Any, start_proxy: Any) -> None:
+    """Through the relay, an append arrives upstream unchanged; invalid UTF-8 gets an error."""
+    fake, url = await fake_upstream()
+    proxy = await start_proxy(proxy_config(url))
+    append = '{"type":"input_audio_buffer.append", "audio":"AAAA", "event_id":"é"}'
+    async with connect(proxy) as ws:
+        assert (await receive_json(ws))["type"] == "session.created"
+        fake.got_frame.clear()
+        await ws.send_str(append)
+        async with asyncio.timeout(5):
+            while append not in fake.received:
+                fake.got_frame.clear()
+                await fake.got_frame.wait()
+        await ws.send_frame(b'{"type":"x","v":"\xff"}', aiohttp.WSMsgType.TEXT)
+        error = await receive_json(ws)
+        assert error["error"]["code"] == "invalid_json"
