@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import base64
 import dataclasses
+import errno
 import logging
 import os
 import secrets
@@ -77,8 +78,20 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("file", help="JSON file: a session.update event or a session ('-': stdin)")
     tr.add_argument("--config", type=Path, help="TOML config file (or PROXY_CONFIG)")
     dialect = tr.add_mutually_exclusive_group()
-    dialect.add_argument("--beta", action="store_const", const="beta", dest="dialect")
-    dialect.add_argument("--ga", action="store_const", const="ga", dest="dialect")
+    dialect.add_argument(
+        "--beta",
+        action="store_const",
+        const="beta",
+        dest="dialect",
+        help="the client speaks the beta dialect (OpenAI-Beta: realtime=v1)",
+    )
+    dialect.add_argument(
+        "--ga",
+        action="store_const",
+        const="ga",
+        dest="dialect",
+        help="the client speaks the GA dialect (default: guessed from the event's shape)",
+    )
     tr.add_argument("--model", help="the ?model= the client connects with")
     tr.add_argument("--key", default="", help="the caller's sticky key, for routed models")
     tr.add_argument(
@@ -165,15 +178,36 @@ def _tls_context(cfg: Config) -> ssl.SSLContext | None:
     return context
 
 
+class ListenError(Exception):
+    """The listener could not be opened (port taken, address not local, no permission)."""
+
+
 async def _start(
-    app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    tls: ssl.SSLContext | None = None,
+    *,
+    how: str = "--port or PROXY_PORT",
 ) -> tuple[web.AppRunner, int]:
+    """Start serving `app`; return its runner and the bound port (port 0 picks one).
+
+    Raises:
+        ListenError: the address cannot be bound; the message names `how` to choose another.
+    """
     runner = web.AppRunner(
         app, access_log=logging.getLogger("aiohttp.access"), access_log_class=AccessLogger
     )
     await runner.setup()
-    await web.TCPSite(runner, host, port, ssl_context=tls).start()
-    return runner, int(runner.addresses[0][1])  # the bound port (port 0 picks one)
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=tls).start()
+    except OSError as exc:
+        await runner.cleanup()
+        why = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ListenError(
+            f"cannot listen on {host}:{port}: {why}; choose another with {how}"
+        ) from None
+    return runner, int(runner.addresses[0][1])
 
 
 async def _serve(
@@ -231,7 +265,10 @@ async def _emulate(cfg: Config) -> None:
     log: structlog.typing.FilteringBoundLogger = structlog.get_logger("emulator")
     stop, _ = _signal_events()
     runner, port = await _start(
-        create_emulator_app(emulator_settings(cfg)), cfg.emulator.host, cfg.emulator.port
+        create_emulator_app(emulator_settings(cfg)),
+        cfg.emulator.host,
+        cfg.emulator.port,
+        how="--port or emulator.port",
     )
     try:
         log.info(
@@ -319,12 +356,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         cfg.logging,
         secrets=(cfg.upstream.credential, cfg.emulator.api_key, cfg.emulator.api_secret),
     )
-    if args.command == "emulator":
-        run_event_loop(_emulate(cfg), uvloop=cfg.server.uvloop)
-    else:
-        path = args.config or (Path(env["PROXY_CONFIG"]) if env.get("PROXY_CONFIG") else None)
-        run_event_loop(
-            _serve(cfg, with_emulator=args.emulator, config_path=path, env=env),
-            uvloop=cfg.server.uvloop,
-        )
+    try:
+        if args.command == "emulator":
+            run_event_loop(_emulate(cfg), uvloop=cfg.server.uvloop)
+        else:
+            path = args.config or (Path(env["PROXY_CONFIG"]) if env.get("PROXY_CONFIG") else None)
+            run_event_loop(
+                _serve(cfg, with_emulator=args.emulator, config_path=path, env=env),
+                uvloop=cfg.server.uvloop,
+            )
+    except ListenError as exc:
+        print(f"inworld-realtime-proxy: error: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -156,3 +158,36 @@ async def test_serve_names_its_event_loop(switch: str) -> None:
         assert await stop(process) == 0
     expected = "uvloop" if switch == "1" and installed and sys.platform == "linux" else "asyncio"
     assert listening["event_loop"] == expected
+
+
+@pytest.mark.parametrize("command", ["serve", "emulator"])
+def test_port_in_use_is_one_line_naming_the_port(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A taken port ends start-up with exit 2 and one line that names the port and how to
+    choose another, not a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = [command, "--port", str(port)]
+        if command == "serve":
+            args.append("--emulator")
+        assert main(args, env={"PROXY_LOG_LEVEL": "error"}) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert f"127.0.0.1:{port}" in err
+    assert "already in use" in err
+    assert "--port" in err
+
+
+def test_dialect_flags_have_help() -> None:
+    """`translate --help` explains --beta and --ga."""
+    result = subprocess.run(
+        [sys.executable, "-m", "proxy", "translate", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "beta dialect" in result.stdout
+    assert "GA dialect" in result.stdout
