@@ -14,8 +14,8 @@ by a multiple of 4 characters) is counted with the previous frame's audio size.
 
 Counters (messages, bytes, audio seconds, tokens, barge-ins, errors) are plain numbers on the
 observer, read by `proxy.metrics.collectors` at scrape time and folded into its totals when
-the session ends. Timings (turn latency, first text delta, response duration, sampled overhead) are rare
-and go straight to the injected `TimingSink`.
+the session ends. Timings (turn latency, first text delta, response duration, sampled
+overhead) are rare and go straight to the injected `TimingSink`.
 
 Turn latency: the end of the user's turn is the latest of server `input_audio_buffer.
 speech_stopped`, client `input_audio_buffer.commit` and client `response.create` seen before

@@ -1,8 +1,8 @@
 """Metrics by route, variant and provider, for comparing A/B variants and providers.
 
 Registered on the injected registry next to `proxy.metrics.collectors.Metrics`. Label values
-are bounded by the configuration: `route` is a configured route name (or `none` for sessions no route
-covers), `variant` a configured variant name (`default` when unrouted), `provider` is
+are bounded by the configuration: `route` is a configured route name (or `none` for sessions
+no route covers), `variant` a configured variant name (`default` when unrouted), `provider` is
 `inworld` or `openai`.
 """
 
