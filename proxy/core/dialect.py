@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from proxy.core.events import BETA_EVENT_NAMES
+
 __all__ = [
-    "BETA_EVENT_NAMES",
     "Dialect",
     "beta_fast_rename",
     "client_event_to_ga",
@@ -30,16 +31,6 @@ __all__ = [
 
 Dialect = Literal["ga", "beta"]
 
-# GA server event name -> beta name (§2.2).
-BETA_EVENT_NAMES: dict[str, str] = {
-    "response.output_text.delta": "response.text.delta",
-    "response.output_text.done": "response.text.done",
-    "response.output_audio.delta": "response.audio.delta",
-    "response.output_audio.done": "response.audio.done",
-    "response.output_audio_transcript.delta": "response.audio_transcript.delta",
-    "response.output_audio_transcript.done": "response.audio_transcript.done",
-    "conversation.item.added": "conversation.item.created",
-}
 # Precomputed quoted forms for renaming a frame's type without parsing it.
 _FAST = {f'"{ga}"': f'"{beta}"' for ga, beta in BETA_EVENT_NAMES.items()}
 

@@ -9,13 +9,67 @@ Sources: docs/protocol-notes.md.
 from __future__ import annotations
 
 __all__ = [
+    "APPEND_PREFIXES",
+    "BETA_EVENT_NAMES",
     "CLIENT_EVENTS",
+    "DELTA_PREFIXES",
     "INWORLD_ONLY_EVENTS",
     "KNOWN_ERROR_CODES",
     "KNOWN_EVENT_TYPES",
     "LEGACY_EVENT_NAMES",
+    "NOT_PARSED_FOR_METRICS",
     "SERVER_EVENTS",
+    "TEXT_DELTAS",
+    "UNCHANGED_FROM_CLIENT",
+    "UNCHANGED_FROM_UPSTREAM",
 ]
+
+# Client events forwarded unchanged (as the very bytes received) once their type is sniffed:
+# no rule ever changes them.
+UNCHANGED_FROM_CLIENT = frozenset({"input_audio_buffer.append"})
+# Server events forwarded unchanged once the session is open (GA clients; beta clients get them
+# renamed without parsing, see `proxy.core.dialect.beta_fast_rename`).
+UNCHANGED_FROM_UPSTREAM = frozenset(
+    {
+        "response.output_audio.delta",
+        "response.output_audio_transcript.delta",
+        "response.output_text.delta",
+        "conversation.item.input_audio_transcription.delta",
+    }
+)
+# The most frequent frames, recognised by their first bytes alone (compact and Python-style
+# JSON; the type's closing quote is part of the prefix, so no longer type can match).
+APPEND_PREFIXES = (b'{"type":"input_audio_buffer.append"', b'{"type": "input_audio_buffer.append"')
+DELTA_PREFIXES = (
+    b'{"type":"response.output_audio.delta"',
+    b'{"type": "response.output_audio.delta"',
+)
+# Pass-through sessions parse frames for metrics, except these (audio and text deltas, GA and
+# beta names): the observer needs only their type.
+NOT_PARSED_FOR_METRICS = frozenset(
+    {
+        "input_audio_buffer.append",
+        "response.output_audio.delta",
+        "response.output_audio_transcript.delta",
+        "response.output_text.delta",
+        "response.audio.delta",
+        "response.audio_transcript.delta",
+        "response.text.delta",
+        "conversation.item.input_audio_transcription.delta",
+    }
+)
+# Deltas that carry a response's text (first-text latency).
+TEXT_DELTAS = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
+# GA server event name -> beta name (beta dialect clients).
+BETA_EVENT_NAMES: dict[str, str] = {
+    "response.output_text.delta": "response.text.delta",
+    "response.output_text.done": "response.text.done",
+    "response.output_audio.delta": "response.audio.delta",
+    "response.output_audio.done": "response.audio.done",
+    "response.output_audio_transcript.delta": "response.audio_transcript.delta",
+    "response.output_audio_transcript.done": "response.audio_transcript.done",
+    "conversation.item.added": "conversation.item.created",
+}
 
 # Beta-style names Inworld has emitted (`inworld-realtime.md` §3.2, §3.3 #5) -> GA names.
 LEGACY_EVENT_NAMES: dict[str, str] = {

@@ -20,25 +20,13 @@ from typing import Any
 
 import orjson
 
-from proxy.core.commands import BinaryToClient, BinaryToUpstream, Command, ToClient, ToUpstream
+from proxy.core.commands import FORWARD, BinaryToClient, BinaryToUpstream, Command, ToUpstream
 from proxy.core.error_events import new_event_id
+from proxy.core.events import DELTA_PREFIXES, NOT_PARSED_FOR_METRICS
 from proxy.core.sniff import sniff_type
-from proxy.core.translate import UPSTREAM_HOT, Translator
+from proxy.core.translate import Translator
 
 __all__ = ["RoutedTranslator"]
-
-_NOT_PARSED = frozenset(
-    {
-        "input_audio_buffer.append",
-        "response.output_audio.delta",
-        "response.output_audio_transcript.delta",
-        "response.output_text.delta",
-        "response.audio.delta",
-        "response.audio_transcript.delta",
-        "response.text.delta",
-        "conversation.item.input_audio_transcription.delta",
-    }
-)
 
 
 def _parsed(text: str | bytes) -> dict[str, Any] | None:
@@ -76,32 +64,17 @@ class RoutedTranslator(Translator):
         event = {"type": "session.update", "event_id": new_event_id(), "session": self.preset}
         return (ToUpstream(orjson.dumps(event).decode()),)
 
-    def client_passthrough(self, text: str | bytes) -> bool:
-        """Pass-through mode forwards every frame unchanged (the relay's fast path)."""
-        if not self.passthrough:
-            return super().client_passthrough(text)
-        self._observe(text)
-        return True
-
-    def upstream_passthrough(self, text: str | bytes) -> bool:
-        """Pass-through mode forwards every frame unchanged (the relay's fast path)."""
-        if not self.passthrough:
-            return super().upstream_passthrough(text)
-        self._heard = True
-        self._observe(text)
-        return True
-
     @property
-    def upstream_hot(self) -> tuple[bytes, ...]:
-        """In pass-through mode audio deltas always pass unchanged."""
-        return UPSTREAM_HOT if self.passthrough else super().upstream_hot
+    def delta_prefixes(self) -> tuple[bytes, ...]:
+        """In pass-through mode audio deltas always go on unchanged."""
+        return DELTA_PREFIXES if self.passthrough else super().delta_prefixes
 
     def from_client(self, text: str | bytes) -> Sequence[Command]:
         """Translated, or forwarded unchanged (parsed only for metrics)."""
         if not self.passthrough:
             return super().from_client(text)
         self._observe(text)
-        return (ToUpstream(text),)
+        return FORWARD
 
     def from_upstream(self, text: str | bytes) -> Sequence[Command]:
         """Translated, or forwarded unchanged (parsed only for metrics)."""
@@ -109,7 +82,7 @@ class RoutedTranslator(Translator):
             return super().from_upstream(text)
         self._heard = True
         self._observe(text)
-        return (ToClient(text),)
+        return FORWARD
 
     def from_client_binary(self, data: bytes) -> Sequence[Command]:
         """Refused as for Inworld, or forwarded unchanged in pass-through mode."""
@@ -128,6 +101,6 @@ class RoutedTranslator(Translator):
 
     def _observe(self, text: str | bytes) -> None:
         self.last_type = kind = sniff_type(text)
-        self.last_event = None if kind in _NOT_PARSED else _parsed(text)
+        self.last_event = None if kind in NOT_PARSED_FOR_METRICS else _parsed(text)
         if self.last_event is not None and isinstance(self.last_event.get("type"), str):
             self.last_type = self.last_event["type"]

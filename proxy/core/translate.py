@@ -7,13 +7,13 @@ conversations are tested without sockets. The relay calls, in this order:
 2. `from_client(text)` / `from_client_binary(data)` for each client frame.
 3. `from_upstream(text)` for each Inworld frame.
 
-Hot path: audio appends (up) and audio/transcript deltas (down) are recognised by
-`proxy.core.sniff.sniff_type` and forwarded as the very same string, never parsed. Everything else
-is parsed, rewritten where a rule applies, and re-serialised only when something changed.
-Frames may be given as `str` or as the UTF-8 `bytes` received (the relay passes bytes, so
-it never decodes or re-encodes what it forwards); a forwarded frame keeps the type it came in.
-`client_passthrough` / `upstream_passthrough` answer "forwarded unchanged?" without building
-commands, so the relay's per-frame path allocates nothing.
+Forwarded unchanged: audio appends (up) and audio/transcript deltas (down) are recognised by
+`proxy.core.sniff.sniff_type` and answered with `FORWARD` (`proxy.core.commands`): the relay
+sends on the very bytes it received, nothing is parsed. Everything else is parsed, rewritten
+where a rule applies, and re-serialised only when something changed; an event that a rule
+left as it was is answered with `FORWARD` too. Each frame's question "forward unchanged?" is
+asked once, here, and the answer allocates nothing. Frames may be given as `str` or as the
+UTF-8 `bytes` received (the relay passes bytes); frames the core builds are UTF-8 `bytes`.
 
 Session start (`openai-realtime.md` §6: the client's first event is `session.created`, and it
 sees nothing it did not cause): Inworld's own `session.created` is held back; the answer to the
@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from proxy.config import Rules
-from proxy.core.commands import Command, ToClient, ToUpstream
+from proxy.core.commands import FORWARD, Command, ToClient, ToUpstream
 from proxy.core.correlate import Correlator
 from proxy.core.dialect import (
     Dialect,
@@ -41,7 +41,14 @@ from proxy.core.dialect import (
     server_event_to_beta,
 )
 from proxy.core.error_events import error_text, new_event_id
-from proxy.core.events import INWORLD_ONLY_EVENTS, LEGACY_EVENT_NAMES
+from proxy.core.events import (
+    APPEND_PREFIXES,
+    DELTA_PREFIXES,
+    INWORLD_ONLY_EVENTS,
+    LEGACY_EVENT_NAMES,
+    UNCHANGED_FROM_CLIENT,
+    UNCHANGED_FROM_UPSTREAM,
+)
 from proxy.core.rewrite import (
     ClientNames,
     SessionFieldError,
@@ -55,29 +62,7 @@ from proxy.core.rewrite import (
 from proxy.core.sniff import sniff_type
 from proxy.core.validate import check_session_types
 
-__all__ = [
-    "CLIENT_HOT",
-    "UPSTREAM_HOT",
-    "Phase",
-    "Translator",
-]
-
-# Client events forwarded byte-for-byte when sniffed (no rule ever changes them).
-_CLIENT_FAST = frozenset({"input_audio_buffer.append"})
-# Server events forwarded byte-for-byte once the session is open.
-_UPSTREAM_FAST = frozenset(
-    {
-        "response.output_audio.delta",
-        "response.output_audio_transcript.delta",
-        "response.output_text.delta",
-        "conversation.item.input_audio_transcription.delta",
-    }
-)
-
-# The hottest frames, recognised by their first bytes alone (compact and Python-style JSON;
-# the type's closing quote is part of the prefix, so no longer type can match).
-CLIENT_HOT = (b'{"type":"input_audio_buffer.append"', b'{"type": "input_audio_buffer.append"')
-UPSTREAM_HOT = (b'{"type":"response.output_audio.delta"', b'{"type": "response.output_audio.delta"')
+__all__ = ["Phase", "Translator"]
 
 
 class Phase(enum.Enum):
@@ -87,8 +72,9 @@ class Phase(enum.Enum):
     OPEN = "open"
 
 
-def _dumps(event: dict[str, Any]) -> str:
-    return orjson.dumps(event).decode()
+def _dumps(event: dict[str, Any]) -> bytes:
+    """An event the core built or changed, as the UTF-8 payload of a TEXT frame."""
+    return orjson.dumps(event)
 
 
 class Translator:
@@ -150,42 +136,27 @@ class Translator:
         event = {"type": "session.update", "event_id": new_event_id(), "session": session}
         return (ToUpstream(_dumps(event)),)
 
-    def client_passthrough(self, text: str | bytes) -> bool:
-        """True if this client frame goes to Inworld unchanged (what `from_client` would say).
-
-        Like `from_client`, it records `last_type` / `last_event` for the observer.
-        """
-        self.last_type = kind = sniff_type(text)
-        self.last_event = None
-        return kind in _CLIENT_FAST
-
-    def upstream_passthrough(self, text: str | bytes) -> bool:
-        """True if this Inworld frame goes to the client unchanged (`from_upstream` agrees).
-
-        Beta clients get audio deltas renamed, so for them nothing passes unchanged.
-        """
-        self.last_type = kind = sniff_type(text)
-        self.last_event = None
-        return kind in _UPSTREAM_FAST and self.phase is Phase.OPEN and self.dialect == "ga"
+    @property
+    def append_prefixes(self) -> tuple[bytes, ...]:
+        """Client frames that start with one of these are audio appends that go on unchanged:
+        the relay may forward them without asking `from_client` (it tells the observer)."""
+        return APPEND_PREFIXES
 
     @property
-    def client_hot(self) -> tuple[bytes, ...]:
-        """Client frames that start with one of these are audio appends that pass unchanged
-        (a cheaper `client_passthrough` for the relay; the observer is told the type)."""
-        return CLIENT_HOT
-
-    @property
-    def upstream_hot(self) -> tuple[bytes, ...]:
-        """Inworld frames that start with one of these are audio deltas that pass unchanged
+    def delta_prefixes(self) -> tuple[bytes, ...]:
+        """Upstream frames that start with one of these are audio deltas that go on unchanged
         right now (none before the session is open, or for beta clients)."""
-        return UPSTREAM_HOT if self.phase is Phase.OPEN and self.dialect == "ga" else ()
+        return DELTA_PREFIXES if self.phase is Phase.OPEN and self.dialect == "ga" else ()
 
     def from_client(self, text: str | bytes) -> Sequence[Command]:
-        """Translate one TEXT frame from the client."""
+        """Translate one TEXT frame from the client: `FORWARD` when it goes on unchanged.
+
+        Records `last_type` / `last_event` (the parsed event, when it was parsed) for the
+        observer."""
         self.last_type = sniffed = sniff_type(text)
         self.last_event = None
-        if sniffed in _CLIENT_FAST:
-            return (ToUpstream(text),)
+        if sniffed in UNCHANGED_FROM_CLIENT:
+            return FORWARD
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -231,7 +202,7 @@ class Translator:
             self._refused("invalid_type")
             text = error_text(str(exc), code="invalid_type", param=exc.param, event_id=event_id)
             return (ToClient(text),)
-        return (ToUpstream(text if event is original else _dumps(event)),)
+        return FORWARD if event is original else (ToUpstream(_dumps(event)),)
 
     @property
     def provider(self) -> str:
@@ -259,16 +230,16 @@ class Translator:
         return ()
 
     def from_upstream(self, text: str | bytes) -> Sequence[Command]:
-        """Translate one TEXT frame from Inworld."""
+        """Translate one TEXT frame from Inworld: `FORWARD` when it goes on unchanged."""
         self.last_type = kind = sniff_type(text)
         self.last_event = None
         if kind == "ping":  # Inworld's app-level keep-alive, not an OpenAI event
             self._tally("ping_dropped")
             return ()
-        if kind in _UPSTREAM_FAST and self.phase is Phase.OPEN:
+        if kind in UNCHANGED_FROM_UPSTREAM and self.phase is Phase.OPEN:
             if self.dialect == "beta":
                 return (ToClient(beta_fast_rename(kind, text)),)
-            return (ToClient(text),)
+            return FORWARD
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -295,23 +266,24 @@ class Translator:
             return ()
         if kind in ("session.created", "session.updated"):
             return self._session_event(event)
-        out: list[Command] = []
+        flushed: Sequence[Command] = ()
         if self.phase is Phase.AWAITING_INIT_ACK:
-            out.extend(self._flush_created())
+            flushed = self._flush_created()
             if kind == "error":  # the proxy's initial update was refused: the client must know
                 self.phase = Phase.OPEN
         changed |= self._fix_event(kind, event)
-        out.extend(self._to_client(event, None if changed else text))
-        return out
+        sent = self._to_client(event, None if changed else text)
+        return (*flushed, *sent) if flushed else sent
 
     def _to_client(
         self, event: dict[str, Any], text: str | bytes | None = None
     ) -> Sequence[Command]:
-        """Emit a GA event in the client's dialect; `text` is its unchanged original, if any."""
+        """Emit a GA event in the client's dialect; `text` is its unchanged original, if any
+        (then, for a GA client, the frame goes on as received: `FORWARD`)."""
         if self.dialect == "beta":
             beta = server_event_to_beta(event)
             return () if beta is None else (ToClient(_dumps(beta)),)
-        return (ToClient(text if text is not None else _dumps(event)),)
+        return FORWARD if text is not None else (ToClient(_dumps(event)),)
 
     def _session_event(self, event: dict[str, Any]) -> Sequence[Command]:
         if self.rules.echo_client_names and "session" in event:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from proxy.core.events import KNOWN_EVENT_TYPES
+from proxy.core.events import KNOWN_EVENT_TYPES, TEXT_DELTAS
 from proxy.metrics.audio_size import PCM16_24K, b64_decoded_size, b64_size, bytes_per_second
 from proxy.metrics.labels import OTHER, error_code_label
 
@@ -46,7 +46,6 @@ DOWN = "upstream_to_client"
 
 _APPEND = "input_audio_buffer.append"
 _AUDIO_DELTA = "response.output_audio.delta"
-_TEXT_DELTAS = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
 _RESPONSE_STATUSES = frozenset({"completed", "cancelled", "failed", "incomplete"})
 
 
@@ -247,7 +246,7 @@ class SessionObserver:
             self.audio_seconds[DOWN] += b64_decoded_size(text, "delta") / self._rate_out
             if response is not None and not response.audio_seen:
                 self._first_audio(response)
-        elif label in _TEXT_DELTAS and response is not None and not response.text_seen:
+        elif label in TEXT_DELTAS and response is not None and not response.text_seen:
             self._first_text(response)
 
     def overhead(self, direction: str, seconds: float) -> None:
@@ -270,7 +269,7 @@ class SessionObserver:
                 self.audio_seconds[DOWN] += b64_size(delta, 0, len(delta)) / self._rate_out
             if response is not None and not response.audio_seen:
                 self._first_audio(response)
-        elif kind in _TEXT_DELTAS:
+        elif kind in TEXT_DELTAS:
             if response is not None and not response.text_seen:
                 self._first_text(response)
         elif kind == "input_audio_buffer.speech_started":

@@ -3,12 +3,14 @@
 Both sockets are `proxy.ws.link.Link`s: the client's is taken over from aiohttp once its upgrade
 is answered, the upstream's comes from the dial (`proxy.ws.dial`). Each frame is handled in the
 receiving transport's callback, synchronously, like websockets' `data_received`: feed it to
-the `Translator`, execute the commands it returns. A frame the core passes through unchanged
-(`Translator.client_passthrough` / `upstream_passthrough`: audio appends and deltas) is written
-to the other transport as the very bytes received (header and mask included): no decode, no
-encode, no copy, no task switch. An audio frame alone in its read comes earlier still, through
-the client link's hot lane (`hot_from_client`, `Link.offer_hot`), before its
-payload is unmasked or copied. `run()` itself only dials, starts the session and waits.
+the `Translator`, execute the commands it returns. A frame the core answers with `FORWARD`
+(goes on unchanged: audio appends and deltas, and events no rule changed) is written to the
+other transport as the very bytes received (header and mask included): no decode, no encode,
+no copy, no task switch. Audio appends and deltas are recognised by their first bytes
+(`Translator.append_prefixes` / `delta_prefixes`) without asking the core at all, and an
+append alone in its read comes earlier still, through the client link's hot lane
+(`hot_from_client`, `Link.offer_hot`), before its payload is unmasked or copied. `run()`
+itself only dials, starts the session and waits.
 
 Until the upstream is open, client messages wait in a list and the client's socket stops
 being read (its kernel buffers are the bounded buffer); they are handled in order once the
@@ -39,10 +41,12 @@ import structlog
 
 from proxy.config import LimitsConfig
 from proxy.core.commands import (
+    FORWARD,
     BinaryToClient,
     BinaryToUpstream,
     CloseClient,
     Command,
+    Forward,
     ToClient,
     ToUpstream,
 )
@@ -123,8 +127,10 @@ class Relay:
         self._log = log
         self._upstream: Link | None = None  # set once open
         self._ready: Link | None = None  # the upstream, once started: client frames may go up
-        self._client_hot = translator.client_hot
-        self._down_hot = translator.upstream_hot  # re-read after each frame the core handles
+        self._append_prefixes = translator.append_prefixes
+        self._delta_prefixes = (
+            translator.delta_prefixes
+        )  # re-read after each frame the core handles
         self._upstream_ready = asyncio.Event()
         self._early: list[tuple[bytes, bytes | None] | bytes] = []  # client frames before then
         self._done = asyncio.Event()
@@ -138,7 +144,7 @@ class Relay:
     async def run(self) -> SessionEnd:
         """Relay until either side ends; close both links; return how it ended."""
         self._client.attach(self.from_client, self.from_client_binary, self.client_closed)
-        self._client.offer_hot(self._client_hot, self.hot_from_client)
+        self._client.offer_hot(self._append_prefixes, self.hot_from_client)
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = (
@@ -208,7 +214,7 @@ class Relay:
         for command in self._translator.start():  # before any client frame may go up
             assert isinstance(command, ToUpstream)
             upstream.send_text(_utf8(command.text))
-        self._down_hot = self._translator.upstream_hot  # the route may have chosen pass-through
+        self._delta_prefixes = self._translator.delta_prefixes  # the route may be pass-through
         upstream.attach(self.from_upstream, self.from_upstream_binary, self.upstream_closed)
         upstream.peer, self._client.peer = self._client, upstream  # batch writes per read
         self._ready = upstream
@@ -238,7 +244,7 @@ class Relay:
         self.end.frames_up += 1
         sampled = not self.end.frames_up & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
-        if data.startswith(self._client_hot) and raw is not None:  # hottest: an audio append
+        if data.startswith(self._append_prefixes) and raw is not None:  # an audio append
             self._observer.append_from_client(data)
             if not upstream.forward(raw, self._max_queued):
                 self._slow_reader("upstream")
@@ -249,11 +255,12 @@ class Relay:
                 self._observer.overhead(UP, time.perf_counter() - started)
             return
         translator = self._translator
-        if translator.client_passthrough(data):  # forwarded as received
+        commands = translator.from_client(data)
+        if commands is FORWARD:  # goes on as received
             if not self._pass_on(upstream, data, raw):
                 self._slow_reader("upstream")
         else:
-            self._execute(translator.from_client(data))
+            self._execute(commands, data, raw)
         self._observer.from_client(translator.last_type, data, translator.last_event)
         if self._debug:
             self._log_message(UP, translator.last_type, len(data))
@@ -317,7 +324,7 @@ class Relay:
         sampled = not self.end.frames_down & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
         client = self._client
-        if data.startswith(self._down_hot) and raw is not None:  # hottest: an audio delta
+        if data.startswith(self._delta_prefixes) and raw is not None:  # an audio delta
             self._observer.delta_from_upstream(data)
             if not client.forward(raw, self._max_queued):
                 self._slow_reader("client")
@@ -328,14 +335,15 @@ class Relay:
             if sampled:
                 self._observer.overhead(DOWN, time.perf_counter() - started)
             return
-        if translator.upstream_passthrough(data):  # transcript/text deltas, as received
+        commands = translator.from_upstream(data)
+        if commands is FORWARD:  # goes on as received
             if self._pass_on(client, data, raw):
                 self._activity += 1
             else:
                 self._slow_reader("client")
         else:
-            self._execute(translator.from_upstream(data))
-            self._down_hot = translator.upstream_hot  # the session may have opened
+            self._execute(commands, data, raw, going_up=False)
+            self._delta_prefixes = translator.delta_prefixes  # the session may have opened
         self._observer.from_upstream(translator.last_type, data, translator.last_event)
         if self._debug:
             self._log_message(DOWN, translator.last_type, len(data))
@@ -371,9 +379,26 @@ class Relay:
 
     # -- command execution -----------------------------------------------------------------
 
-    def _execute(self, commands: Sequence[Command]) -> None:
+    def _execute(
+        self,
+        commands: Sequence[Command],
+        data: bytes = b"",
+        raw: bytes | None = None,
+        *,
+        going_up: bool = True,
+    ) -> None:
+        """Carry out the core's commands for one frame (`data`, `raw`: the frame, for a
+        `Forward` among them; `going_up`: the frame came from the client)."""
         for command in commands:
             match command:
+                case Forward():
+                    target = self._ready if going_up else self._client
+                    assert target is not None
+                    if not self._pass_on(target, data, raw):
+                        self._slow_reader("upstream" if going_up else "client")
+                        return
+                    if not going_up:
+                        self._activity += 1
                 case ToUpstream(text):
                     upstream = self._ready
                     assert upstream is not None

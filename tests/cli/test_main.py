@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import socket
 import subprocess
 import sys
@@ -161,11 +162,9 @@ async def test_serve_names_its_event_loop(switch: str) -> None:
 
 
 @pytest.mark.parametrize("command", ["serve", "emulator"])
-def test_port_in_use_is_one_line_naming_the_port(
-    command: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_port_in_use_is_one_line_naming_the_port(command: str) -> None:
     """A taken port ends start-up with exit 2 and one line that names the port and how to
-    choose another, not a traceback."""
+    choose another, not a traceback (a real process: start-up configures logging)."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -173,8 +172,15 @@ def test_port_in_use_is_one_line_naming_the_port(
         args = [command, "--port", str(port)]
         if command == "serve":
             args.append("--emulator")
-        assert main(args, env={"PROXY_LOG_LEVEL": "error"}) == 2
-    err = capsys.readouterr().err.strip()
+        result = subprocess.run(
+            [sys.executable, "-m", "proxy", *args],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("INWORLD_", "PROXY_"))},
+        )
+    assert result.returncode == 2
+    err = result.stderr.strip()
     assert err.count("\n") == 0, err
     assert f"127.0.0.1:{port}" in err
     assert "already in use" in err

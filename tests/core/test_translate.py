@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from proxy.core.commands import ToClient, ToUpstream
+from proxy.core.commands import FORWARD, ToClient
 from proxy.core.translate import Phase, Translator
 from tests.support.core import CREATED, UPDATED, config, decoded, dumps
 
@@ -37,7 +37,7 @@ def test_client_sees_session_created_first_and_no_extra_update() -> None:
     tr = Translator(RULES, url_model="gpt-realtime")
     tr.start()
     assert tr.from_upstream(dumps(CREATED)) == ()
-    [(where, event)] = decoded(tr.from_upstream(dumps(UPDATED)))
+    [(where, event)] = decoded(tr.from_upstream(dumps(UPDATED)), dumps(UPDATED), "client")
     assert where == "client"
     assert event["type"] == "session.created"
     # the client sees the names it used (echo_client_names) for the effective session
@@ -50,7 +50,7 @@ def test_session_created_shows_inworld_ids_when_echo_is_off() -> None:
     tr = Translator(dataclasses.replace(RULES, echo_client_names=False), url_model=None)
     tr.start()
     tr.from_upstream(dumps(CREATED))
-    [(_, event)] = decoded(tr.from_upstream(dumps(UPDATED)))
+    [(_, event)] = decoded(tr.from_upstream(dumps(UPDATED)), dumps(UPDATED), "client")
     assert event["session"]["model"] == "openai/gpt-5.5"
     assert event["session"]["audio"]["output"]["voice"] == "Ashley"
 
@@ -61,7 +61,7 @@ def test_rejected_initial_update_surfaces_created_then_error() -> None:
     tr.start()
     tr.from_upstream(dumps(CREATED))
     error = {"type": "error", "error": {"type": "invalid_request_error", "param": "x"}}
-    out = decoded(tr.from_upstream(dumps(error)))
+    out = decoded(tr.from_upstream(dumps(error)), dumps(error), "client")
     assert [e["type"] for _, e in out] == ["session.created", "error"]
     assert tr.phase is Phase.OPEN
 
@@ -78,14 +78,14 @@ def test_client_session_update_is_rewritten() -> None:
             "audio": {"output": {"voice": "marin"}},
         },
     }
-    [(where, event)] = decoded(tr.from_client(dumps(update)))
+    [(where, event)] = decoded(tr.from_client(dumps(update)), dumps(update), "upstream")
     assert where == "upstream"
     assert event["event_id"] == "evt_1"
     assert event["session"]["model"] == "openai/gpt-5.5"
     assert event["session"]["audio"]["output"]["voice"] == "Sarah"
     # and the answer shows the client's own names
     answer = dict(UPDATED, session={**UPDATED["session"], "audio": {"output": {"voice": "Sarah"}}})
-    [(_, shown)] = decoded(tr.from_upstream(dumps(answer)))
+    [(_, shown)] = decoded(tr.from_upstream(dumps(answer)), dumps(answer), "client")
     assert shown["type"] == "session.updated"
     assert shown["session"]["audio"]["output"]["voice"] == "marin"
 
@@ -99,8 +99,7 @@ def test_unchanged_client_events_are_forwarded_verbatim() -> None:
         '{"type":"response.create","response":{"instructions":"x"}}',
         '{"type":"some.future.event","x":1}',
     ):
-        [command] = tr.from_client(text)
-        assert command == ToUpstream(text)
+        assert tr.from_client(text) is FORWARD
 
 
 @pytest.mark.parametrize(
@@ -115,7 +114,7 @@ def test_unchanged_client_events_are_forwarded_verbatim() -> None:
 )
 def test_bad_client_input_gets_error_event_and_nothing_goes_up(text: str, code: str) -> None:
     """Bad input gets an OpenAI-shaped error back; nothing is sent to Inworld."""
-    [(where, event)] = decoded(opened().from_client(text))
+    [(where, event)] = decoded(opened().from_client(text), text, "upstream")
     assert where == "client"
     assert event["type"] == "error"
     assert event["error"]["code"] == code
@@ -148,13 +147,13 @@ def test_upstream_frames_that_are_dropped(text: str) -> None:
 def test_inworld_only_events_pass_when_configured() -> None:
     """drop_inworld_only_events = false lets Inworld's extensions through."""
     text = '{"type":"response.backchannel.audio.delta","delta":"AA"}'
-    assert list(opened(drop_inworld_only_events=False).from_upstream(text)) == [ToClient(text)]
+    assert opened(drop_inworld_only_events=False).from_upstream(text) is FORWARD
 
 
 def test_audio_delta_is_forwarded_verbatim() -> None:
     """The hot path: audio deltas are passed as the same string."""
     text = '{"type":"response.output_audio.delta","response_id":"r","delta":"AAAA"}'
-    assert opened().from_upstream(text) == (ToClient(text),)
+    assert opened().from_upstream(text) is FORWARD
 
 
 @pytest.mark.parametrize(
@@ -168,7 +167,11 @@ def test_audio_delta_is_forwarded_verbatim() -> None:
 )
 def test_legacy_names_become_ga(legacy: str, ga: str) -> None:
     """Beta-style names Inworld has emitted are renamed to their GA names."""
-    [(_, event)] = decoded(opened().from_upstream(dumps({"type": legacy, "delta": "x"})))
+    [(_, event)] = decoded(
+        opened().from_upstream(dumps({"type": legacy, "delta": "x"})),
+        dumps({"type": legacy, "delta": "x"}),
+        "client",
+    )
     assert event == {"type": ga, "delta": "x"}
 
 
@@ -186,30 +189,30 @@ def test_function_call_name_is_injected() -> None:
     }
     tr.from_upstream(dumps(added))
     done = {"type": "response.function_call_arguments.done", "call_id": "call_1", "arguments": "{}"}
-    [(_, event)] = decoded(tr.from_upstream(dumps(done)))
+    [(_, event)] = decoded(tr.from_upstream(dumps(done)), dumps(done), "client")
     assert event["name"] == "get_weather"
     by_item = {"type": "response.function_call_arguments.done", "item_id": "item_1"}
-    [(_, event)] = decoded(tr.from_upstream(dumps(by_item)))
+    [(_, event)] = decoded(tr.from_upstream(dumps(by_item)), dumps(by_item), "client")
     assert event["name"] == "get_weather"
 
 
 def test_existing_function_name_is_left_alone() -> None:
     """A done event that already has a name is forwarded untouched."""
     text = '{"type":"response.function_call_arguments.done","call_id":"c","name":"f"}'
-    assert list(opened().from_upstream(text)) == [ToClient(text)]
+    assert opened().from_upstream(text) is FORWARD
 
 
 def test_top_level_usage_moves_into_response() -> None:
     """response.done with top-level usage gets it moved to response.usage."""
     done = {"type": "response.done", "response": {"id": "r"}, "usage": {"total_tokens": 5}}
-    [(_, event)] = decoded(opened().from_upstream(dumps(done)))
+    [(_, event)] = decoded(opened().from_upstream(dumps(done)), dumps(done), "client")
     assert event == {"type": "response.done", "response": {"id": "r", "usage": {"total_tokens": 5}}}
 
 
 def test_response_create_voice_is_mapped() -> None:
     """A per-response voice in response.create is mapped too."""
     create = {"type": "response.create", "response": {"audio": {"output": {"voice": "shimmer"}}}}
-    [(_, event)] = decoded(opened().from_client(dumps(create)))
+    [(_, event)] = decoded(opened().from_client(dumps(create)), dumps(create), "upstream")
     assert event["response"]["audio"]["output"]["voice"] == "Luna"
 
 
@@ -226,7 +229,7 @@ def test_beta_client_sees_beta_session_created() -> None:
     tr = Translator(RULES, url_model="gpt-4o-realtime-preview", dialect="beta")
     tr.start()
     tr.from_upstream(dumps(CREATED))
-    [(_, event)] = decoded(tr.from_upstream(dumps(UPDATED)))
+    [(_, event)] = decoded(tr.from_upstream(dumps(UPDATED)), dumps(UPDATED), "client")
     assert event["type"] == "session.created"
     assert event["session"]["voice"] == "alloy"
     assert "audio" not in event["session"]
@@ -240,7 +243,7 @@ def test_beta_session_update_goes_up_as_ga_and_mapped() -> None:
         "type": "session.update",
         "session": {"voice": "coral", "modalities": ["text", "audio"]},
     }
-    [(where, event)] = decoded(tr.from_client(dumps(update)))
+    [(where, event)] = decoded(tr.from_client(dumps(update)), dumps(update), "upstream")
     assert where == "upstream"
     assert event["session"] == {
         "type": "realtime",
@@ -271,11 +274,15 @@ def test_metadata_is_echoed_in_created_and_done() -> None:
     create = {"type": "response.create", "response": {"metadata": {"client_event_id": "c1"}}}
     tr.from_client(dumps(create))
     [(_, created)] = decoded(
-        tr.from_upstream(dumps({"type": "response.created", "response": {"id": "r1"}}))
+        tr.from_upstream(dumps({"type": "response.created", "response": {"id": "r1"}})),
+        dumps({"type": "response.created", "response": {"id": "r1"}}),
+        "client",
     )
     assert created["response"]["metadata"] == {"client_event_id": "c1"}
     [(_, done)] = decoded(
-        tr.from_upstream(dumps({"type": "response.done", "response": {"id": "r1"}}))
+        tr.from_upstream(dumps({"type": "response.done", "response": {"id": "r1"}})),
+        dumps({"type": "response.done", "response": {"id": "r1"}}),
+        "client",
     )
     assert done["response"]["metadata"] == {"client_event_id": "c1"}
 
@@ -285,7 +292,7 @@ def test_metadata_from_upstream_is_kept() -> None:
     tr = opened()
     tr.from_client(dumps({"type": "response.create", "response": {"metadata": {"a": 1}}}))
     text = dumps({"type": "response.created", "response": {"id": "r1", "metadata": {"a": 2}}})
-    assert list(tr.from_upstream(text)) == [ToClient(text)]
+    assert tr.from_upstream(text) is FORWARD
 
 
 def test_error_gets_client_event_id() -> None:
@@ -295,10 +302,10 @@ def test_error_gets_client_event_id() -> None:
     tr.from_client(dumps({"type": "response.create", "event_id": "evt_r"}))
     tr.from_client('{"type":"input_audio_buffer.append","audio":"AA","event_id":"evt_a"}')
     session_error = {"type": "error", "error": {"param": "session.model", "event_id": None}}
-    [(_, event)] = decoded(tr.from_upstream(dumps(session_error)))
+    [(_, event)] = decoded(tr.from_upstream(dumps(session_error)), dumps(session_error), "client")
     assert event["error"]["event_id"] == "evt_s"
     other = {"type": "error", "error": {"code": "x", "event_id": None}}
-    [(_, event)] = decoded(tr.from_upstream(dumps(other)))
+    [(_, event)] = decoded(tr.from_upstream(dumps(other)), dumps(other), "client")
     assert event["error"]["event_id"] == "evt_r"
 
 
@@ -311,7 +318,7 @@ def test_beta_transcription_session_update() -> None:
         "type": "transcription_session.update",
         "session": {"input_audio_transcription": {"model": "gpt-4o-transcribe"}},
     }
-    [(_, up)] = decoded(tr.from_client(dumps(update)))
+    [(_, up)] = decoded(tr.from_client(dumps(update)), dumps(update), "upstream")
     assert up["type"] == "session.update"
     assert up["session"]["type"] == "realtime"
     assert up["session"]["audio"]["input"]["turn_detection"]["create_response"] is False
@@ -320,7 +327,7 @@ def test_beta_transcription_session_update() -> None:
         "type": "session.updated",
         "session": {"audio": {"input": {"transcription": {"model": "inworld/inworld-stt-1"}}}},
     }
-    [(_, down)] = decoded(tr.from_upstream(dumps(answer)))
+    [(_, down)] = decoded(tr.from_upstream(dumps(answer)), dumps(answer), "client")
     assert down["type"] == "transcription_session.updated"
     assert down["session"]["input_audio_transcription"]["model"] == "gpt-4o-transcribe"
 
@@ -332,20 +339,20 @@ def test_content_labels_are_normalised_to_ga() -> None:
         "type": "conversation.item.added",
         "item": {"role": "assistant", "content": [{"type": "audio", "transcript": ""}]},
     }
-    [(_, event)] = decoded(tr.from_upstream(dumps(item)))
+    [(_, event)] = decoded(tr.from_upstream(dumps(item)), dumps(item), "client")
     assert event["item"]["content"] == [{"type": "output_audio", "transcript": ""}]
     part = {"type": "response.content_part.added", "part": {"type": "output_text", "text": ""}}
-    [(_, event)] = decoded(tr.from_upstream(dumps(part)))
+    [(_, event)] = decoded(tr.from_upstream(dumps(part)), dumps(part), "client")
     assert event["part"]["type"] == "text"
     done = {
         "type": "response.done",
         "response": {"output": [{"role": "assistant", "content": [{"type": "text"}]}]},
     }
-    [(_, event)] = decoded(tr.from_upstream(dumps(done)))
+    [(_, event)] = decoded(tr.from_upstream(dumps(done)), dumps(done), "client")
     assert event["response"]["output"][0]["content"] == [{"type": "output_text"}]
     user = {
         "type": "conversation.item.added",
         "item": {"role": "user", "content": [{"type": "input_audio"}]},
     }
     text = dumps(user)
-    assert list(tr.from_upstream(text)) == [ToClient(text)]
+    assert tr.from_upstream(text) is FORWARD

@@ -8,7 +8,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.core.commands import ToClient, ToUpstream
+from proxy.core.commands import Forward, ToClient, ToUpstream
 from proxy.core.rewrite import ClientNames, SessionFieldError, rewrite_session
 from proxy.core.translate import Translator
 from tests.support.core import config
@@ -96,11 +96,13 @@ events = st.fixed_dictionaries(
 )
 
 
-def _check_output(commands: Any, *, own_errors: bool = True) -> None:
-    """Every command carries a JSON object; errors the proxy makes itself are well formed."""
+def _check_output(commands: Any, frame: str, *, own_errors: bool = True) -> None:
+    """Every command carries a JSON object (a `Forward`: the `frame` itself); errors the
+    proxy makes itself are well formed."""
     for command in commands:
-        assert isinstance(command, ToClient | ToUpstream)
-        event = orjson.loads(command.text)  # valid JSON
+        assert isinstance(command, ToClient | ToUpstream | Forward)
+        text = frame if isinstance(command, Forward) else command.text
+        event = orjson.loads(text)  # valid JSON
         assert isinstance(event, dict)
         if own_errors and isinstance(command, ToClient) and event.get("type") == "error":
             error = event["error"]
@@ -114,7 +116,8 @@ def test_any_client_object_gives_json_or_clean_error(event: dict[str, Any]) -> N
     """Any JSON object from the client: valid JSON out (up) or an OpenAI error event, no raise."""
     translator = Translator(RULES, url_model="gpt-realtime")
     translator.start()
-    _check_output(translator.from_client(orjson.dumps(event).decode()))
+    frame = orjson.dumps(event).decode()
+    _check_output(translator.from_client(frame), frame)
 
 
 @SETTINGS
@@ -126,7 +129,8 @@ def test_any_upstream_object_gives_json(event: dict[str, Any], opened: bool) -> 
     if opened:
         translator.from_upstream('{"type":"session.created","session":{}}')
         translator.from_upstream('{"type":"session.updated","session":{}}')
-    _check_output(translator.from_upstream(orjson.dumps(event).decode()), own_errors=False)
+    frame = orjson.dumps(event).decode()
+    _check_output(translator.from_upstream(frame), frame, own_errors=False)
 
 
 @SETTINGS
@@ -135,8 +139,8 @@ def test_any_text_frame_is_handled(text: str) -> None:
     """Arbitrary text frames never raise, either way."""
     translator = Translator(RULES)
     translator.start()
-    _check_output(translator.from_client(text))
-    _check_output(translator.from_upstream(text), own_errors=False)
+    _check_output(translator.from_client(text), text)
+    _check_output(translator.from_upstream(text), text, own_errors=False)
 
 
 @SETTINGS

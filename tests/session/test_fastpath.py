@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from proxy.core.commands import ToClient, ToUpstream
+from proxy.core.commands import FORWARD, ToClient, ToUpstream
 from proxy.core.sniff import sniff_type
 from proxy.core.translate import Phase, Translator
 from tests.support.core import CREATED, UPDATED, config, dumps
@@ -31,34 +31,41 @@ def test_sniff_reads_bytes_like_text() -> None:
     assert sniff_type(b"\xff\xfe") is None
 
 
-def test_bytes_frames_pass_through_as_the_same_object() -> None:
-    """An append or an audio delta given as bytes comes back as that very bytes object."""
+def test_appends_and_deltas_are_forwarded_without_a_copy() -> None:
+    """An append, and an audio delta once the session is open, are answered with `FORWARD`
+    (the relay sends the very bytes it received); before the session opens a delta is not."""
     tr = Translator(RULES)
     tr.start()
-    assert tr.client_passthrough(APPEND)
-    [command] = tr.from_client(APPEND)
-    assert isinstance(command, ToUpstream)
-    assert command.text is APPEND
-    assert not tr.upstream_passthrough(DELTA)  # not before the session is open
+    assert tr.from_client(APPEND) is FORWARD
+    assert tr.last_type == "input_audio_buffer.append"
+    assert tr.delta_prefixes == ()  # not recognised by prefix before the session is open
     tr.from_upstream(dumps(CREATED).encode())
     tr.from_upstream(dumps(UPDATED).encode())
     assert tr.phase is Phase.OPEN
-    assert tr.upstream_passthrough(DELTA)
-    [command] = tr.from_upstream(DELTA)
-    assert isinstance(command, ToClient)
-    assert command.text is DELTA
+    assert tr.from_upstream(DELTA) is FORWARD
+    assert tr.delta_prefixes
+    assert DELTA.startswith(tr.delta_prefixes)
+    assert APPEND.startswith(tr.append_prefixes)
 
 
-def test_passthrough_agrees_with_full_translation() -> None:
-    """Frames the passthrough check refuses are the ones the core changes or parses."""
+def test_rewritten_frames_are_built_as_bytes() -> None:
+    """A frame a rule changes comes back as new UTF-8 bytes (never str -> bytes again)."""
     tr = Translator(RULES)
     tr.start()
     update = b'{"type":"session.update","session":{"audio":{"output":{"voice":"marin"}}}}'
-    assert not tr.client_passthrough(update)
     [command] = tr.from_client(update)
     assert isinstance(command, ToUpstream)
-    assert isinstance(command.text, str)
+    assert isinstance(command.text, bytes)
     assert orjson.loads(command.text)["session"]["audio"]["output"]["voice"] == "Sarah"
+
+
+def test_unchanged_parsed_events_are_forwarded_too() -> None:
+    """An event that is parsed but that no rule changes goes on as received (`FORWARD`)."""
+    tr = Translator(RULES)
+    tr.start()
+    commit = b'{"type":"input_audio_buffer.commit","event_id":"c1"}'
+    assert tr.from_client(commit) is FORWARD
+    assert tr.last_event == {"type": "input_audio_buffer.commit", "event_id": "c1"}
 
 
 def test_invalid_utf8_is_invalid_json() -> None:

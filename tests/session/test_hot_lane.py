@@ -23,8 +23,9 @@ from bench.memory import (
     server_frame,
 )
 from proxy.config import load
+from proxy.core.events import APPEND_PREFIXES
 from proxy.core.passthrough import RoutedTranslator
-from proxy.core.translate import CLIENT_HOT, Translator
+from proxy.core.translate import Translator
 from proxy.metrics.observe import DOWN, NULL_SINK, UP, SessionObserver
 from proxy.session.relay import Relay
 from proxy.ws.frames import TEXT, FrameParser
@@ -132,7 +133,7 @@ async def test_beta_clients_get_renamed_deltas() -> None:
     observer = Observer()
     async with asyncio.TaskGroup() as tg:
         ga = await open_session(tg)
-        assert ga.client.offered == CLIENT_HOT
+        assert ga.client.offered == APPEND_PREFIXES
         assert ga.upstream.offered == ()
         ga.relay.shut_down()
         session = await open_session(tg, observer=observer, dialect="beta", keep=True)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from proxy.config import Config, load
-from proxy.core.commands import CloseClient, Command, ToClient, ToUpstream
+from proxy.core.commands import CloseClient, Command, Forward, ToClient, ToUpstream
 
 
 def config(env: dict[str, str] | None = None) -> Config:
@@ -16,11 +16,18 @@ def config(env: dict[str, str] | None = None) -> Config:
     return load(None, env or {})
 
 
-def decoded(commands: Sequence[Command]) -> list[tuple[str, Any]]:
-    """Commands as (direction, parsed event) pairs, for readable assertions."""
+def decoded(
+    commands: Sequence[Command], frame: str | bytes | None = None, towards: str | None = None
+) -> list[tuple[str, Any]]:
+    """Commands as (direction, parsed event) pairs, for readable assertions. A `Forward`
+    is the handled `frame` itself, going `towards` ("client" or "upstream")."""
     out: list[tuple[str, Any]] = []
     for command in commands:
         match command:
+            case Forward():
+                assert frame is not None, "a Forward needs the frame"
+                assert towards is not None, "a Forward needs its direction"
+                out.append((towards, orjson.loads(frame)))
             case ToClient(text):
                 out.append(("client", orjson.loads(text)))
             case ToUpstream(text):

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.core.commands import ToUpstream
+from proxy.core.commands import FORWARD
 from proxy.core.translate import Translator
 from proxy.core.validate import SESSION_FIELD_TYPES
 from proxy.emulator import EMULATOR_SESSIONS
@@ -102,15 +102,15 @@ def test_every_checked_field_accepts_its_documented_types() -> None:
     }  # fmt: skip
     assert {path.split(".")[0] for path in SESSION_FIELD_TYPES} - {"modalities",
         "max_response_output_tokens", "turn_detection"} <= set(session)  # fmt: skip
-    [(where, _)] = decoded(Translator(RULES).from_client(dumps({"type": "session.update",
-                                                                 "session": session})))  # fmt: skip
+    frame = dumps({"type": "session.update", "session": session})
+    [(where, _)] = decoded(Translator(RULES).from_client(frame), frame, "upstream")
     assert where == "upstream"
 
 
 def test_unknown_event_types_pass_untouched() -> None:
     """An event type the proxy does not know goes up byte for byte."""
     text = '{"type":"x.future_event","event_id":"e","weird":[1,{"a":null}]}'
-    assert Translator(RULES).from_client(text) == (ToUpstream(text),)
+    assert Translator(RULES).from_client(text) is FORWARD
 
 
 async def test_session_continues_after_bad_input(aiohttp_server: Any) -> None:
