@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# inworld-realtime-proxy container image (README, "Run as a sidecar").
+# inworld-realtime-proxy container image (docs/deploy.md).
 #
 #   docker build -t inworld-realtime-proxy .
 #   docker run --rm -p 127.0.0.1:8080:8080 -e INWORLD_API_KEY -e PROXY_API_KEYS=sk-local \
@@ -7,7 +7,7 @@
 #
 # Stage 1 builds wheels for the proxy and its runtime dependencies (uvloop included, extra
 # `fast`); stage 2 installs exactly those wheels, offline, into a slim Python and runs as a non-root
-# user. Configuration comes from the environment (README, "Configuration") or a TOML file
+# user. Configuration comes from the environment (docs/configuration.md) or a TOML file
 # mounted and named by PROXY_CONFIG. The listener binds 0.0.0.0, so the proxy refuses to start
 # unless PROXY_API_KEYS is set or PROXY_ALLOW_UNAUTHENTICATED=1 says a gateway authenticates.
 

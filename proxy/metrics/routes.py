@@ -41,7 +41,7 @@ def status_class(status: int) -> str:
 
 
 class RouteMetrics:
-    """The route-level families (see README, "Model routing and providers")."""
+    """The route-level families (docs/observability.md)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.sessions = Counter(

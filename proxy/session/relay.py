@@ -19,10 +19,10 @@ proxy's initial `session.update` is sent.
 Whichever side ends first ends the session, and each link still open is closed with the
 code the other side used (`proxy.core.error_events.client_close_code`). No task outlives `run()`.
 
-Limits (`LimitsConfig`; README "Limits and failure behaviour"): a watchdog task enforces the
-session-start deadline, the idle timeout and the maximum duration with a few timer wake-ups
-per period and no per-frame work beyond one counter; writes never block and are bounded per
-direction by `max_queued_bytes` (the transport's buffer is checked before each write); a
+Limits (`LimitsConfig`; docs/operations.md#limits-and-failure-behaviour): a watchdog task
+enforces the session-start deadline, the idle timeout and the maximum duration with a few timer
+wake-ups per period and no per-frame work beyond one counter; writes never block and are
+bounded per direction by `max_queued_bytes` (the transport's buffer is checked before each write); a
 too-big message from either side ends in an `error` event and 1009; an upstream that vanishes
 (reset, missed heartbeat) ends in an `error` event and 1011. Closing a peer that does not
 answer is bounded by `close_timeout`.

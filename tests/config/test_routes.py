@@ -191,11 +191,10 @@ def test_mapped_provider_model_names_are_mapped() -> None:
     assert map_model(rules, "gpt-x") == rules.model_fallback
 
 
-def test_readme_routing_examples_load(tmp_path: Path) -> None:
-    """The TOML examples in the README's routing section are valid configuration."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Model routing, providers")[1].split("## Configuration\n")[0]
-    blocks = [b.split("```")[0] for b in section.split("```toml\n")[1:]]
+def test_docs_routing_examples_load(tmp_path: Path) -> None:
+    """The TOML examples in docs/routing.md are valid configuration."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "routing.md").read_text()
+    blocks = [b.split("```")[0] for b in page.split("```toml\n")[1:]]
     assert len(blocks) == 2
     for n, block in enumerate(blocks):
         path = tmp_path / f"example{n}.toml"

@@ -39,8 +39,8 @@ def routes() -> set[str]:
 
 
 def readme_variables() -> set[str]:
-    """Environment variables the README documents (backquoted upper-case names)."""
-    text = (ROOT / "README.md").read_text()
+    """Environment variables the docs document (backquoted upper-case names)."""
+    text = "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
     return set(re.findall(r"`((?:INWORLD|PROXY)_[A-Z_]+)`", text))
 
 
@@ -104,7 +104,7 @@ def test_compose_variables_are_documented_in_env_example() -> None:
 
 
 def test_proxy_services_use_documented_variables_and_the_image_port() -> None:
-    """Proxy containers set only README-documented variables and publish the image's port."""
+    """Proxy containers set only documented variables and publish the image's port."""
     documented = readme_variables()
     for name in PROXY_SERVICES:
         service = SERVICES[name]
@@ -361,18 +361,22 @@ def test_termination_grace_matches_compose() -> None:
     assert compose_grace >= 30
 
 
-# --- the README's recipes ---------------------------------------------------------------------
+# --- the deployment recipes in docs/ ---------------------------------------------------------
 
 
-def readme_section(title: str) -> str:
-    """The text of one `## ` section of the README."""
-    text = (ROOT / "README.md").read_text()
+def docs_section(page: str, title: str) -> str:
+    """The text of one `## ` section of a docs page."""
+    text = (ROOT / "docs" / page).read_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
     return text[start : end if end > 0 else None]
 
 
-RECIPES = readme_section("Run as a sidecar") + readme_section("Scaling out")
+RECIPES = (
+    docs_section("deploy.md", "Docker Compose")
+    + docs_section("deploy.md", "Kubernetes")
+    + docs_section("operations.md", "Scaling out")
+)
 
 
 def test_recipe_files_and_profiles_exist() -> None:
@@ -389,7 +393,7 @@ def test_recipe_files_and_profiles_exist() -> None:
 
 
 def test_recipe_compose_snippet_fits_the_compose_file() -> None:
-    """The README's app service snippet parses and points at the proxy service and port."""
+    """The docs' app service snippet parses and points at the proxy service and port."""
     [snippet] = re.findall(r"```yaml\n(.*?)```", RECIPES, flags=re.DOTALL)
     app = yaml.safe_load(snippet)["app"]
     url = urlsplit(app["environment"]["OPENAI_BASE_URL"])
