@@ -13,7 +13,10 @@ Invariant for the caller: between `open_upstream` returning and
 still arrives; `leftover` is cut from that buffer at return time.)
 
 Failures raise `UpstreamRefused` (re-exported by `proxy.upstream.inworld`); every failure path
-aborts the transport and waits for it to be lost (no fd leak).
+aborts the transport and waits for it to be lost (no fd leak), except when the dial ends (is
+cancelled, or times out) while the event loop's `create_connection` still holds the transport:
+the loop then closes the transport itself, and uvloop does so without ever calling
+`connection_lost`, so waiting for it would stall every such dial for `_LOST_WAIT`.
 """
 
 from __future__ import annotations
@@ -196,11 +199,16 @@ class _Handshake(asyncio.Protocol):
         if not self.lost.done():
             self.lost.set_result(None)
 
-    async def abort(self) -> None:
-        """Abort the transport (if one was made) and wait until it is lost: its fd is closed."""
+    async def abort(self, *, owned: bool) -> None:
+        """Abort the transport (if one was made); if `owned` (`create_connection` returned
+        it), wait until it is lost: its fd is closed. Not owned, the loop closes it itself
+        (uvloop: at once and without `connection_lost`; asyncio: on its next turn)."""
+        if not self.head.done():
+            self.head.cancel()  # nobody waits for it any more (nor for a late connection_lost's)
         if self.transport is not None:
             self.transport.abort()
-            await asyncio.wait([self.lost], timeout=_LOST_WAIT)  # lost on the next loop turn
+            if owned:
+                await asyncio.wait([self.lost], timeout=_LOST_WAIT)  # lost on the next turn
         if self.head.done() and not self.head.cancelled():
             self.head.exception()  # retrieved: no "exception was never retrieved" warning
 
@@ -239,17 +247,19 @@ async def open_upstream(
     context = (ssl_context or ssl.create_default_context()) if tls else None
     loop = asyncio.get_running_loop()
     protocol = _Handshake(request, max_header_bytes, loop)
+    owned = False  # create_connection returned the transport: its end is ours to wait for
     try:
         async with asyncio.timeout(connect_timeout):
             await loop.create_connection(
                 lambda: protocol, host, port, ssl=context, server_hostname=host if tls else None
             )
+            owned = True
             await protocol.head
         response = _check_response(bytes(protocol.buffer[: protocol.head_end - 4]), key)
         if protocol.lost.done() or protocol.transport is None or protocol.transport.is_closing():
             raise UpstreamRefused(None, _CLOSED)  # gone before the caller could take it over
     except BaseException as exc:
-        await protocol.abort()
+        await protocol.abort(owned=owned)
         if isinstance(exc, UpstreamRefused):
             raise
         if isinstance(exc, TimeoutError):

@@ -6,6 +6,11 @@ client's upgrade and writes the 101 (sub-protocol selection, no permessage-defla
 reads nor writes the socket: its `close()` becomes a no-op, so aiohttp's end-of-handler
 `write_eof()` does not try a closing handshake on a socket it no longer owns.
 
+Bytes that arrived with the upgrade request (a client that sends its first frames without
+waiting for the 101) are taken from aiohttp before its own WebSocket reader would swallow them,
+and given to the Link first, so they are processed in order (one private aiohttp attribute,
+`RequestHandler._message_tail`; if it disappears, nothing is taken).
+
 `transport_of` reaches the transport under an aiohttp WebSocket (tests use it to cut a
 connection); it touches one private aiohttp attribute and returns None if it disappears.
 """
@@ -13,9 +18,11 @@ connection); it touches one private aiohttp attribute and returns None if it dis
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 from aiohttp import WSCloseCode, web
+from aiohttp.web_request import BaseRequest
 
 from proxy.ws.link import Link, take_over
 
@@ -35,6 +42,14 @@ class ClientSocket(web.WebSocketResponse):
     """The client's WebSocket response, handed over to a `Link` after `prepare()`."""
 
     _handed_over = False
+    _pipelined = b""  # bytes received after the upgrade request, before the 101 went out
+
+    def _post_start(self, request: BaseRequest, protocol: str | None, writer: Any) -> None:
+        handler = request.protocol
+        self._pipelined = getattr(handler, "_message_tail", b"") or b""
+        if self._pipelined:
+            handler._message_tail = b""  # not for aiohttp's reader: the Link reads them
+        super()._post_start(request, protocol, writer)
 
     def hand_over(self, request: web.Request, link: Link) -> None:
         """Give the upgraded connection to `link`.
@@ -46,7 +61,8 @@ class ClientSocket(web.WebSocketResponse):
         transport = request.transport
         assert transport is not None, "hand_over() needs a live connection"
         self._handed_over = True
-        take_over(transport, link)
+        pipelined, self._pipelined = self._pipelined, b""
+        take_over(transport, link, pipelined)
 
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True

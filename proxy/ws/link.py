@@ -11,7 +11,16 @@ its payload is never unmasked or copied.
 
 A Link also answers pings, keeps a heartbeat (a ping after `heartbeat` seconds of silence;
 nothing heard within half that again is a lost connection), reassembles fragmented messages,
-enforces `max_size`, and runs the closing handshake (`close()`, bounded by a timeout).
+enforces `max_size`, checks that TEXT messages are UTF-8 (`proxy.ws.utf8`; fragments as they
+arrive), holds unfinished messages to a memory budget and a deadline (`limit`,
+`proxy.ws.budget`), and runs the closing handshake (`close()`, bounded by a timeout).
+
+When this side fails the connection (the peer broke the protocol, sent too much, or `fail()`
+was called), the link stops handling frames but keeps reading: it skips what the peer is
+still sending (`FrameParser.discard`) until the peer's answering Close, its EOF, `close()`'s
+patience, or `max_size` bytes past the frame being skipped. Closing a socket with unread
+bytes makes the kernel send a reset, which can destroy the error event and Close frame the
+peer has not read yet (a "lingering close").
 When one read holds several frames, what the relay writes to the `peer` link meanwhile is
 held and leaves in one `writelines` call (fewer syscalls, same order).
 
@@ -26,6 +35,7 @@ import os
 from collections.abc import Callable
 from typing import cast
 
+from proxy.ws.budget import Budget, MessageGuard
 from proxy.ws.frames import (
     BINARY,
     CLOSE,
@@ -42,6 +52,7 @@ from proxy.ws.frames import (
     parse_close,
     unmask_py,
 )
+from proxy.ws.utf8 import Utf8Stream, valid_utf8
 
 try:  # aiohttp's C XOR (a private module: fall back to the pure-Python one if it moves)
     from aiohttp._websocket.helpers import websocket_mask as _c_unmask
@@ -64,8 +75,10 @@ OnHot = Callable[[bytes, int], bool]
 bytes, its payload's length) -> True if taken, False to have it delivered as usual."""
 OnClosed = Callable[[int, str, bool], None]
 """(code, reason, broken): the peer closed (`code` from its Close frame, 1006 if it
-vanished), or, with `broken`, this side found the peer breaking the protocol (1002/1007/
-1009). Called once, and not for the peer's answer to a close this side started."""
+vanished), or, with `broken`, this side failed the connection: the peer broke the protocol
+(1002, 1007 invalid UTF-8, 1009 too big), left a message unfinished past its deadline (1008),
+a message did not fit in the memory budget (1013), or the owner called `fail()`. Called once,
+and not for the peer's answer to a close this side started."""
 
 
 class Link(asyncio.Protocol):
@@ -83,11 +96,11 @@ class Link(asyncio.Protocol):
 
     # Slots, not a __dict__: one Link per connection, two per session (idle sessions count).
     __slots__ = (
-        "_broken", "_client_side", "_heard", "_heartbeat", "_held", "_hot", "_hot_head",
-        "_inbox", "_inbox_waiter", "_inner", "_lost", "_lost_exc", "_max", "_on_binary",
-        "_on_closed", "_on_hot", "_on_message", "_parser", "_parts", "_parts_opcode",
-        "_parts_size", "_paused", "_pong_backlog", "_released", "_timer", "_transport",
-        "close_received", "close_sent", "ended", "peer",
+        "_broken", "_check_frames", "_client_side", "_guard", "_heard", "_heartbeat", "_held",
+        "_hot", "_hot_head", "_inbox", "_inbox_waiter", "_inner", "_linger_left", "_lost",
+        "_lost_exc", "_max", "_on_binary", "_on_closed", "_on_hot", "_on_message", "_parser",
+        "_parts", "_parts_opcode", "_parts_size", "_paused", "_pong_backlog", "_released",
+        "_timer", "_transport", "_utf8", "close_received", "close_sent", "ended", "peer",
     )  # fmt: skip
 
     def __init__(
@@ -125,9 +138,14 @@ class Link(asyncio.Protocol):
         self._released = False
         self._lost_exc: Exception | None = None
         self.close_sent: int | None = None  # the code this side sent
-        self.close_received: tuple[int, str] | None = None  # the peer's Close frame
+        # the peer's Close frame ((1005, "") for a malformed one: nothing more will come)
+        self.close_received: tuple[int, str] | None = None
         self.ended: tuple[int, str] | None = None  # what `closed()` reported (or would have)
         self._broken = False
+        self._check_frames = True  # check single-frame TEXT messages' UTF-8 (see `attach`)
+        self._utf8 = Utf8Stream()  # the fragmented TEXT message in progress
+        self._guard: MessageGuard | None = None  # budget and deadline (`limit`)
+        self._linger_left = 0  # bytes still read and skipped after this side failed
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -141,8 +159,10 @@ class Link(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:  # free when nothing is raised; a failing callback must not kill the transport
             self._heard = True
-            if self.ended is not None:
-                return  # closed, broken or lost: nothing more is read
+            if self.ended is not None:  # closed or lost: nothing more is read; failed: skipped
+                if self._broken:
+                    self._linger(data)
+                return
             on_message = self._on_message
             if on_message is not None and not self._parts:
                 on_hot = self._on_hot
@@ -152,6 +172,9 @@ class Link(asyncio.Protocol):
                         return
                 payload = self._parser.single_text(data)
                 if payload is not None:
+                    if self._check_frames and not valid_utf8(payload):
+                        self._end(1007, "invalid UTF-8 in a text message", broken=True)
+                        return
                     on_message(payload, data)
                     return
             error: FrameError | None = None
@@ -169,7 +192,11 @@ class Link(asyncio.Protocol):
             else:
                 self._handle(frames)
             if error is not None:
+                if error.closing:  # a bad Close frame is still the peer's last one
+                    self.close_received = (1005, "")
                 self._end(error.code, error.reason, broken=True)
+            elif self._guard is not None and self.ended is None:
+                self._account(self._guard)
         except Exception as exc:  # a bug in the owner's callbacks: end the session cleanly
             self._end(1011, "internal error", broken=True)
             asyncio.get_running_loop().call_exception_handler(
@@ -178,7 +205,12 @@ class Link(asyncio.Protocol):
 
     def _handle(self, frames: list[Frame]) -> None:
         for opcode, fin, payload, raw in frames:
+            if self.ended is not None:  # an owner's callback failed or closed the link
+                return
             if opcode == TEXT and fin and not self._parts:
+                if self._check_frames and not valid_utf8(payload):
+                    self._end(1007, "invalid UTF-8 in a text message", broken=True)
+                    return
                 if (on_message := self._on_message) is not None:
                     on_message(payload, raw)
                 else:
@@ -211,6 +243,7 @@ class Link(asyncio.Protocol):
             try:
                 code, reason = parse_close(payload)
             except FrameError as exc:
+                self.close_received = (1005, "")  # malformed, but the peer's last frame
                 self._end(exc.code, exc.reason, broken=True)
                 return False
             self.close_received = (code, reason)
@@ -232,6 +265,9 @@ class Link(asyncio.Protocol):
         if self._parts_size > self._max:
             self._end(1009, "message too big", broken=True)
             return False
+        if self._parts_opcode == TEXT and not self._utf8.feed(payload, fin):
+            self._end(1007, "invalid UTF-8 in a text message", broken=True)
+            return False
         if fin:
             message = b"".join(self._parts)
             self._parts, self._parts_size = [], 0
@@ -252,8 +288,12 @@ class Link(asyncio.Protocol):
             return
         self.ended = (code, reason)
         self._broken = broken
-        if broken and self._transport is not None:
-            self._transport.pause_reading()
+        self._parts, self._parts_size = [], 0
+        if self._guard is not None:
+            self._guard.close()
+        if broken:  # skip whatever the peer still sends, until it answers (module docstring)
+            self._closes(self._parser.discard())
+            self._linger_left = self._parser.skipping + self._max
         if self.close_sent is not None and not broken:
             return  # the answer to our own close (or the loss after it): nothing to report
         if self._on_message is not None:
@@ -266,6 +306,43 @@ class Link(asyncio.Protocol):
         waiter = self._inbox_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def _account(self, guard: MessageGuard) -> None:
+        """Tell the guard how much the unfinished message needs now; over budget: 1013."""
+        if not guard.update(self._parser.unfinished + self._parts_size):
+            self._end(1013, "message buffers full, try again later", broken=True)
+
+    def _linger(self, data: bytes) -> None:
+        """After this side failed: skip `data`, watching for the peer's Close (then, once
+        ours is sent too, close); give up once `max_size` bytes past the skipped frame."""
+        transport = self._transport
+        assert transport is not None
+        self._linger_left -= len(data)
+        self._closes(self._parser.feed(data))  # only Close frames come out now
+        if self.close_received is None and self._linger_left >= 0:
+            return
+        if self.close_sent is not None:
+            transport.close()
+        elif self._linger_left < 0:  # enough: `close()` sends the Close frame, then closes
+            transport.pause_reading()
+
+    def _closes(self, frames: list[Frame]) -> None:
+        """Note the peer's Close among frames skipped after this side failed."""
+        if frames and self.close_received is None:
+            try:
+                self.close_received = parse_close(frames[0].payload)
+            except FrameError:
+                self.close_received = (1005, "")  # a malformed answer is still one
+
+    def _guard_expired(self) -> bool:
+        """`limits.message_timeout` passed with a message unfinished: fail the link, unless
+        the owner paused the reads (then the peer could not have finished it)."""
+        if self.ended is not None:
+            return True
+        if self._paused:
+            return False
+        self._end(1008, "message not finished in time", broken=True)
+        return True
 
     def _tick(self) -> None:
         """Heartbeat: every `heartbeat` s; a quiet peer gets a ping and half that to answer."""
@@ -296,8 +373,22 @@ class Link(asyncio.Protocol):
 
     # -- the owner's API ------------------------------------------------------------------
 
-    def attach(self, message: OnMessage, binary: OnBinary, closed: OnClosed) -> None:
-        """Hand every later event to these callbacks, after replaying the inbox in order."""
+    def attach(
+        self,
+        message: OnMessage,
+        binary: OnBinary,
+        closed: OnClosed,
+        *,
+        check_frames: bool = True,
+    ) -> None:
+        """Hand every later event to these callbacks, after replaying the inbox in order.
+
+        `check_frames=False`: a TEXT message that arrives as one frame (`raw` given) reaches
+        `message` without its UTF-8 checked: the owner checks the ones it parses or forwards
+        (and calls `fail(1007, ...)`), which lets it skip the audio it forwards unparsed.
+        Reassembled messages are always checked, fragment by fragment.
+        """
+        self._check_frames = check_frames
         inbox, self._inbox = self._inbox, []
         self._on_message, self._on_binary, self._on_closed = message, binary, closed
         for opcode, payload, raw in inbox:
@@ -325,6 +416,22 @@ class Link(asyncio.Protocol):
     def offered(self) -> tuple[bytes, ...]:
         """The prefixes offered to the hot lane now (`offer_hot`); () when none."""
         return self._hot if self._on_hot is not None else ()
+
+    def limit(self, budget: Budget | None, message_timeout: float | None) -> None:
+        """Count unfinished messages against `budget` (over it: 1013) and give each message
+        `message_timeout` seconds from its first byte to its last (then: 1008); see
+        `proxy.ws.budget`. Frames that arrive whole in one read are neither counted nor timed."""
+        if self._guard is not None:
+            self._guard.close()
+        guard = self._guard = MessageGuard(budget, message_timeout, self._guard_expired)
+        if self.ended is None:
+            self._account(guard)
+
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection as if this side had found the peer breaking the protocol
+        (e.g. 1007 for a message the owner found not to be UTF-8): `closed(code, reason,
+        True)` follows at once, and the link skips what the peer still sends."""
+        self._end(code, reason, broken=True)
 
     def detach(self) -> None:
         """Drop every later message and end (the owner is closing the link)."""
@@ -403,8 +510,11 @@ class Link(asyncio.Protocol):
         if self.close_sent is None and not lost.done():
             self.close_sent = code
             self._write(encode(CLOSE, close_payload(code, reason), key=self._key(), unmask=UNMASK))
-        if self.close_received is not None or self.ended is not None:
-            transport.close()  # handshake complete, or the peer is broken/gone
+        if self.close_received is not None or (
+            self.ended is not None and (not self._broken or self._linger_left < 0)
+        ):
+            transport.close()  # handshake complete, the peer is gone, or it sent too much
+        # Else, failed by this side: the peer's answer is awaited while its data is skipped.
         try:
             async with asyncio.timeout(patience):
                 await asyncio.shield(lost)
@@ -476,5 +586,5 @@ def take_over(transport: asyncio.Transport, link: Link, leftover: bytes = b"") -
     link.connection_made(transport)
     if leftover:
         link.data_received(leftover)
-    if link.ended is None:
+    if not transport.is_closing():  # a link that failed on `leftover` still reads (lingers)
         transport.resume_reading()

@@ -13,7 +13,7 @@ from proxy.core.commands import FORWARD, ToClient, ToUpstream
 from proxy.core.sniff import sniff_type
 from proxy.core.translate import Phase, Translator
 from tests.support.core import CREATED, UPDATED, config, dumps
-from tests.support.sockets import connect, receive_json
+from tests.support.sockets import connect, receive_close, receive_json
 from tests.support.stack import proxy_config
 
 RULES = config().rules
@@ -76,7 +76,8 @@ def test_invalid_utf8_is_invalid_json() -> None:
 
 
 async def test_relay_forwards_frames_byte_for_byte(fake_upstream: Any, start_proxy: Any) -> None:
-    """Through the relay, an append arrives upstream unchanged; invalid UTF-8 gets an error."""
+    """Through the relay, an append arrives upstream unchanged (é and all); a message that is
+    not UTF-8 fails the client's connection with 1007 and no error event (RFC 6455 §8.1)."""
     fake, url = await fake_upstream()
     proxy = await start_proxy(proxy_config(url))
     append = '{"type":"input_audio_buffer.append", "audio":"AAAA", "event_id":"é"}'
@@ -89,5 +90,4 @@ async def test_relay_forwards_frames_byte_for_byte(fake_upstream: Any, start_pro
                 fake.got_frame.clear()
                 await fake.got_frame.wait()
         await ws.send_frame(b'{"type":"x","v":"\xff"}', aiohttp.WSMsgType.TEXT)
-        error = await receive_json(ws)
-        assert error["error"]["code"] == "invalid_json"
+        assert await receive_close(ws) == (1007, "invalid UTF-8 in a text message")

@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 
 from proxy.upstream.inworld import UpstreamRefused, open_websocket
+from proxy.ws import dial
 from proxy.ws.dial import USER_AGENT, Opened, expected_accept, open_upstream, request_bytes
 from proxy.ws.frames import CLOSE, TEXT, FrameParser, parse_close
 from tests.support.stack import proxy_config
@@ -472,3 +473,42 @@ async def test_an_upstream_that_breaks_the_protocol_gets_its_code_and_the_client
     frames = FrameParser(masked=True, max_size=1 << 20).feed(closes[0])
     assert [f.opcode for f in frames] == [TEXT, CLOSE]  # its session.update, then the Close
     assert parse_close(frames[-1].payload)[0] == 1002
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_dial_cancelled_right_after_connecting_unwinds_at_once(
+    loop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that ends while its dial is connecting cancels the dial just after TCP is up
+    (inside `create_connection`). uvloop then closes the transport itself and never calls
+    `connection_lost`: the dial must not wait for it (it waited 1 s, `_LOST_WAIT`, made
+    longer here so a wait cannot pass unnoticed). No descriptor is left behind either."""
+    uvloop = pytest.importorskip("uvloop") if loop == "uvloop" else None
+    monkeypatch.setattr(dial, "_LOST_WAIT", 60.0)
+    tasks: list[asyncio.Task[Opened]] = []
+    made = dial._Handshake.connection_made
+
+    def cancel_on_connect(self: Any, transport: asyncio.BaseTransport) -> None:
+        made(self, transport)
+        tasks[0].cancel()  # what the relay's TaskGroup does when the session ends now
+
+    monkeypatch.setattr(dial._Handshake, "connection_made", cancel_on_connect)
+
+    async def run() -> None:
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        before = fd_count()
+        async with server:
+            url = f"ws://127.0.0.1:{port}/"
+            loop = asyncio.get_running_loop()
+            tasks.append(loop.create_task(open_upstream(url, {}, connect_timeout=TIMEOUT)))
+            with pytest.raises(asyncio.CancelledError):
+                async with asyncio.timeout(TIMEOUT):  # would take _LOST_WAIT (60 s) if it waited
+                    await tasks[0]
+            for _ in range(3):  # asyncio closes an aborted socket on its next turns
+                await asyncio.sleep(0)
+            assert fd_count() <= before
+
+    factory = uvloop.new_event_loop if uvloop is not None else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(run())
