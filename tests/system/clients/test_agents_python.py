@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
 
-from proxy.emulator import EmulatorSettings
+from proxy.emulator import EmulatorSettings, pcm16_silence, pcm16_tone
 from tests.support.clients import proxy_address, require_module
 from tests.support.stack import KEY, SECRET, Stack
 
 TIMEOUT = 15
+NOT_VALIDATED = "Failed to validate server event"  # the SDK's log line (logger openai.agents)
 
 
 @pytest.fixture(params=["audio", "output_audio"])
 def emulator_settings(request: pytest.FixtureRequest) -> EmulatorSettings:
-    """Inworld labelling assistant content parts either way (inworld-realtime.md §3.3 #6).
+    """Inworld labelling assistant content parts either way
+    (docs/protocol-notes.md#inworld-content-labels).
 
     The SDK validates every server event against the GA types: item content must say
     `output_audio`/`output_text` and `response.content_part.*` parts `audio`/`text`, so the
@@ -102,3 +105,38 @@ async def test_agents_python_text_and_tool_turns(stack: Stack) -> None:
     assert record.session_config.get("tracing") is None  # the SDK's tracing "auto" was dropped
     assert record.session_config["model"] == "openai/gpt-5.5"
     assert record.headers["Authorization"].startswith("Basic ")
+
+
+async def test_agents_python_spoken_turn_with_transcription_validates(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spoken server-VAD turn with input transcription: the transcript (with the `usage` the
+    proxy adds, docs/protocol-notes.md#inworld-transcription-usage) and the spoken answer
+    arrive, and the SDK, which validates every server event against openai-python's GA
+    types, logs no "Failed to validate server event" and emits no error event."""
+    realtime = require_module("agents.realtime")
+    caplog.set_level(logging.DEBUG, logger="openai.agents")
+    agent = realtime.RealtimeAgent(name="Assistant", instructions="Be brief.")
+    settings = {
+        "input_audio_transcription": {"model": "whisper-1"},
+        "turn_detection": {"type": "server_vad", "silence_duration_ms": 200},
+    }
+    runner = realtime.RealtimeRunner(agent, config={"model_settings": settings})
+    url = f"ws://{proxy_address(stack)}/v1/realtime?model=gpt-realtime"
+    session = await runner.run(model_config={"url": url, "api_key": "sk-local-agents-py"})
+    async with session:
+        for at in range(0, 300, 100):
+            await session.send_audio(pcm16_tone(100, offset_ms=at))
+        for _ in range(3):
+            await session.send_audio(pcm16_silence(100))
+        events = await events_until(session, lambda e: raw_type(e) == "response.done")
+    [transcribed] = [
+        e.data.data
+        for e in events
+        if raw_type(e) == "conversation.item.input_audio_transcription.completed"
+    ]
+    assert transcribed["transcript"] == "Hello from the emulator."
+    assert transcribed["usage"]["type"] == "duration"
+    assert b"".join(e.audio.data for e in events if e.type == "audio")
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("openai.agents")]
+    assert not [line for line in logged if NOT_VALIDATED in line]
