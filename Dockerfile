@@ -5,11 +5,13 @@
 #   docker run --rm -p 127.0.0.1:8080:8080 -e INWORLD_API_KEY -e PROXY_API_KEYS=sk-local \
 #       inworld-realtime-proxy
 #
-# Stage 1 builds wheels for the proxy and its runtime dependencies (uvloop included, extra
-# `fast`); stage 2 installs exactly those wheels, offline, into a slim Python and runs as a non-root
-# user. Configuration comes from the environment (docs/configuration.md) or a TOML file
-# mounted and named by PROXY_CONFIG. The listener binds 0.0.0.0, so the proxy refuses to start
-# unless PROXY_API_KEYS is set or PROXY_ALLOW_UNAUTHENTICATED=1 says a gateway authenticates.
+# Stage 1 builds wheels for the proxy and its runtime dependencies (uvloop included, a
+# dependency on Linux; WebRTC calls, extra `webrtc`: aiortc and PyAV, binary wheels); stage 2
+# installs exactly those wheels, offline, into a slim Python and runs as a non-root user.
+# WebRTC media needs UDP: docs/deploy.md#webrtc-calls. Configuration comes from the environment
+# (docs/configuration.md) or a TOML file mounted and named by PROXY_CONFIG. The listener binds
+# 0.0.0.0, so the proxy refuses to start unless PROXY_API_KEYS is set or
+# PROXY_ALLOW_UNAUTHENTICATED=1 says a gateway authenticates.
 
 FROM python:3.12-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -18,7 +20,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY proxy ./proxy
-RUN python -m pip wheel --wheel-dir /wheels ".[fast]"
+RUN python -m pip wheel --wheel-dir /wheels ".[webrtc]"
 
 FROM python:3.12-slim
 LABEL org.opencontainers.image.title="inworld-realtime-proxy" \

@@ -1,9 +1,10 @@
 """The load generator: N WebSocket sessions streaming 20 ms PCM16 24 kHz audio appends.
 
 One process, raw aiohttp client sockets, no JSON work: each session sends the same
-pre-built append frame (960 samples = 1920 bytes = 2560 base64 characters) and times each
-echoed `response.output_audio.delta` against the send time of the frame it answers (the echo
-keeps order, so a FIFO of send times per session is enough).
+pre-built append frame (20 ms = 480 samples = 960 bytes = 1280 base64 characters) and times
+each echoed `response.output_audio.delta` against the send time of the frame it answers (the
+echo keeps order, so a FIFO of send times per session is enough). A delta is recognised by its
+type in its first bytes, however the middle spaced its JSON (LiteLLM re-serialises it).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ __all__ = ["FRAME_BYTES", "Sessions", "StreamStats", "append_frame", "round_trip
 
 SAMPLE_RATE = 24_000
 FRAME_MS = 20
-FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000  # 960
-FRAME_BYTES = FRAME_SAMPLES * 2  # PCM16 mono: 1920
-_DELTA = b'"type":"response.output_audio.delta"'
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000  # 480
+FRAME_BYTES = FRAME_SAMPLES * 2  # PCM16 mono: 960
+_DELTA = b'"response.output_audio.delta"'
 
 
 def append_frame(pcm: bytes | None = None) -> bytes:
@@ -45,10 +46,13 @@ class StreamStats:
 
 
 class Sessions:
-    """Open client sockets to one endpoint; each has received its `session.created`."""
+    """Open client sockets to one endpoint; each has received its `session.created`.
 
-    def __init__(self, url: str) -> None:
+    `headers`: sent with each handshake (a gateway's key)."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         self.url = url
+        self.headers = headers or {}
         self.sockets: list[aiohttp.ClientWebSocketResponse[bool]] = []
         self._http: aiohttp.ClientSession | None = None
 
@@ -62,7 +66,11 @@ class Sessions:
         async def one() -> aiohttp.ClientWebSocketResponse[bool]:
             async with gate:
                 ws = await http.ws_connect(
-                    self.url, compress=0, max_msg_size=16 * 1024 * 1024, decode_text=False
+                    self.url,
+                    compress=0,
+                    max_msg_size=16 * 1024 * 1024,
+                    decode_text=False,
+                    headers=self.headers,
                 )
                 first = await ws.receive()
                 if first.type is not WSMsgType.TEXT or b"session.created" not in first.data:

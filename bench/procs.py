@@ -1,7 +1,16 @@
-"""The bench's processes (echo upstream, nginx, the proxy) and what /proc says about them.
+"""The bench's processes (echo upstream, nginx, the proxy, LiteLLM) and what /proc says about them.
 
 Every process is started here, on a free loopback port, with its output in a temp dir, and
 stopped by its own pid (SIGTERM, then SIGKILL) when the context exits.
+
+LiteLLM (the `litellm` path) runs from its own virtualenv, never from the project's: by default
+`/opt/litellm/venv` (`LITELLM_VENV` or `--litellm-venv` to change it), made with
+
+    python3 -m venv /opt/litellm/venv
+    /opt/litellm/venv/bin/pip install 'litellm[proxy]==1.109.1'
+
+(on a package index without `litellm-proxy-extras` 0.4.113, install `litellm==1.109.1` and the
+`proxy` extra's other requirements by hand: the extras only hold its database migrations).
 """
 
 from __future__ import annotations
@@ -15,22 +24,39 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
     "Proc",
     "cpu_seconds",
+    "cpu_split",
     "free_port",
+    "litellm_binary",
+    "litellm_version",
     "machine",
     "nginx_binary",
     "rss_kib",
     "start_echo",
+    "start_litellm",
     "start_nginx",
     "start_proxy",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
+LITELLM_VENV = Path("/opt/litellm/venv")
+LITELLM_KEY = "sk-bench-litellm-0123456789abcdef"  # its master key: clients must send one
+
+_LITELLM_CONF = """\
+model_list:
+  - model_name: gpt-realtime
+    litellm_params:
+      model: openai/gpt-realtime
+      api_base: http://127.0.0.1:{upstream}
+      api_key: bench-key
+general_settings:
+  master_key: {key}
+"""
 
 _NGINX_CONF = """\
 worker_processes 1;
@@ -66,11 +92,13 @@ http {{
 
 @dataclass
 class Proc:
-    """A started process: its pid(s) to measure and the port it serves."""
+    """A started process: its pid(s) to measure, the port it serves and the headers a client
+    must send it (LiteLLM's key)."""
 
     name: str
     popen: subprocess.Popen[bytes]
     port: int
+    headers: dict[str, str] = field(default_factory=dict)
 
     def pids(self) -> list[int]:
         """The process and its children (nginx's workers)."""
@@ -114,6 +142,21 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / 1e9
 
 
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    """(user, system) CPU seconds of the processes, all threads, from `/proc/PID/task/*/stat`
+    (`utime`, `stime`: clock ticks, 10 ms): where `cpu_seconds` went, coarsely."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+                    fields = stat.rsplit(")", 1)[1].split()
+                    user, system = user + int(fields[11]), system + int(fields[12])
+    return user / tick, system / tick
+
+
 def rss_kib(pids: list[int], field: str = "VmRSS") -> int:
     """Sum of a `/proc/PID/status` memory field (VmRSS now, VmHWM peak) in KiB."""
     total = 0
@@ -125,8 +168,10 @@ def rss_kib(pids: list[int], field: str = "VmRSS") -> int:
     return total
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, log: Path) -> None:
-    deadline = time.monotonic() + 15
+def _wait_port(
+    port: int, proc: subprocess.Popen[bytes], name: str, log: Path, patience: float = 15
+) -> None:
+    deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode}: {log.read_text()[-2000:]}")
@@ -138,14 +183,22 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, log: Path) -
 
 @contextlib.contextmanager
 def _run(
-    name: str, argv: list[str], port: int, tmp: Path, *, env: Mapping[str, str], cwd: Path
+    name: str,
+    argv: list[str],
+    port: int,
+    tmp: Path,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    patience: float = 15,
+    headers: Mapping[str, str] | None = None,
 ) -> Iterator[Proc]:
     log = tmp / f"{name}.log"
     with log.open("wb") as out:
         popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=dict(env), cwd=cwd)
     try:
-        _wait_port(port, popen, name, log)
-        yield Proc(name, popen, port)
+        _wait_port(port, popen, name, log, patience)
+        yield Proc(name, popen, port, dict(headers or {}))
     finally:
         if popen.poll() is None:
             popen.send_signal(signal.SIGTERM)
@@ -190,6 +243,7 @@ def start_proxy(
     *,
     src: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
+    python: Path | None = None,
 ) -> contextlib.AbstractContextManager[Proc]:
     """This proxy (`python -m proxy serve`) pointed at the echo upstream, dummy credentials.
 
@@ -197,20 +251,60 @@ def start_proxy(
         src: a source tree to run the proxy from (e.g. an older commit's export); default:
             the tree this bench lives in.
         extra_env: more environment, e.g. `PROXY_UVLOOP=0`.
+        python: run the proxy as installed for this interpreter (e.g. a fresh virtualenv's,
+            after `pip install .`) instead of from a source tree.
     """
     port = free_port()
-    cwd = src or ROOT
+    cwd = tmp if python else src or ROOT
     env = {
         **os.environ,
-        "PYTHONPATH": str(cwd),
+        "PYTHONPATH": "" if python else str(cwd),
         "INWORLD_REALTIME_URL": f"ws://127.0.0.1:{upstream_port}/api/v1/realtime/session",
         "INWORLD_API_KEY": "bench-key",
         "INWORLD_API_SECRET": "bench-secret",
         "PROXY_LOG_FORMAT": "json",
         **(extra_env or {}),
     }
-    argv = [sys.executable, "-m", "proxy", "serve", "--port", str(port)]
+    argv = [str(python or sys.executable), "-m", "proxy", "serve", "--port", str(port)]
     return _run("proxy", argv, port, tmp, env=env, cwd=cwd)
+
+
+def litellm_binary(venv: Path | None = None) -> Path | None:
+    """LiteLLM's `litellm` command in its own virtualenv (`venv`, else `LITELLM_VENV`, else
+    /opt/litellm/venv), or None when it is not installed there."""
+    root = venv or Path(os.environ.get("LITELLM_VENV") or LITELLM_VENV)
+    binary = root / "bin" / "litellm"
+    return binary if binary.exists() else None
+
+
+def start_litellm(
+    tmp: Path, upstream_port: int, venv: Path | None = None
+) -> contextlib.AbstractContextManager[Proc]:
+    """LiteLLM's proxy (one uvicorn worker, its defaults otherwise) relaying its OpenAI realtime
+    route (`/v1/realtime?model=gpt-realtime`) to the echo upstream; clients send its master
+    key (`Proc.headers`). Its remote model-cost map is not fetched (no network here)."""
+    binary = litellm_binary(venv)
+    if binary is None:
+        raise RuntimeError("LiteLLM is not installed (see bench/procs.py)")
+    port = free_port()
+    conf = tmp / f"litellm-{port}.yaml"
+    conf.write_text(_LITELLM_CONF.format(upstream=upstream_port, key=LITELLM_KEY))
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env.pop("PYTHONPATH", None)
+    argv = [str(binary), "--config", str(conf), "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--num_workers", "1"]
+    headers = {"Authorization": f"Bearer {LITELLM_KEY}"}
+    return _run("litellm", argv, port, tmp, env=env, cwd=tmp, patience=120, headers=headers)
+
+
+def litellm_version(venv: Path | None = None) -> str | None:
+    """The installed LiteLLM's version (from its dist-info), or None."""
+    binary = litellm_binary(venv)
+    if binary is None:
+        return None
+    for meta in binary.parent.parent.glob("lib/python*/site-packages/litellm-*.dist-info"):
+        return meta.name.removeprefix("litellm-").removesuffix(".dist-info")
+    return None
 
 
 def machine() -> dict[str, str]:
@@ -239,4 +333,7 @@ def machine() -> dict[str, str]:
         import uvloop
 
         info["uvloop"] = uvloop.__version__
+    version = litellm_version()
+    if version:
+        info["litellm"] = version
     return info

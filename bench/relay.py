@@ -1,14 +1,21 @@
-"""Relay benchmark: direct vs nginx vs this proxy, side by side, one command.
+"""Relay benchmark: direct vs nginx vs this proxy vs LiteLLM, side by side, one command.
 
-    python -m bench.relay                      # the full run (about 15 minutes)
+    python -m bench.relay                      # the full run (about 20 minutes)
     python -m bench.relay --smoke --json out.json   # a few seconds (CI)
 
 For each number of sessions, each round runs the paths one after the other against the same
-echo upstream (`bench.echo`, its own process):
+echo upstream (`bench.echo`, its own process), in the opposite order every other round (so a
+machine that gets busier or quieter during a round favours no path):
 
 - direct: client -> echo;
 - nginx:  client -> nginx (plain WebSocket reverse proxy, 1 worker) -> echo;
-- proxy:  client -> `python -m proxy` (INWORLD_REALTIME_URL = echo, dummy credentials) -> echo.
+- proxy:  client -> `python -m proxy` (INWORLD_REALTIME_URL = echo, dummy credentials) -> echo;
+- litellm: client -> LiteLLM's proxy (its OpenAI realtime route, one worker, from its own
+  virtualenv: `bench.procs`) -> echo. Skipped, like nginx, when not installed; in `--smoke`
+  it runs the real-time mode only (it takes seconds to start).
+
+`--sessions 20 100 500@10`: 500 sessions at 10 frames/s each instead of real time (50/s), for
+session counts the load generator and the echo cannot drive in real time on a small machine.
 
 Each middle process is started fresh for each run, warmed with one short session, and
 measured from /proc: CPU (user + system) while the sessions stream, peak RSS (VmHWM) and RSS
@@ -37,7 +44,8 @@ from bench.load import Sessions, round_trip_all, stream
 
 __all__ = ["main", "run_bench"]
 
-PATHS = ("direct", "nginx", "proxy")
+PATHS = ("direct", "nginx", "proxy", "litellm")
+REALTIME_FPS = 50  # 20 ms frames
 _URL_PATH = "/v1/realtime?model=gpt-realtime"
 
 
@@ -55,9 +63,14 @@ def _middle(path: str, tmp: Path, echo: procs.Proc, args: argparse.Namespace) ->
     elif path == "nginx":
         with procs.start_nginx(tmp, echo.port) as proc:
             yield proc
+    elif path == "litellm":
+        with procs.start_litellm(tmp, echo.port, args.litellm_venv) as proc:
+            yield proc
     elif path == "proxy":
         env = dict(kv.split("=", 1) for kv in args.proxy_env)
-        with procs.start_proxy(tmp, echo.port, src=args.proxy_src, extra_env=env) as proc:
+        with procs.start_proxy(
+            tmp, echo.port, src=args.proxy_src, extra_env=env, python=args.proxy_python
+        ) as proc:
             yield proc
     else:
         src, env = _variants(args)[path]
@@ -76,22 +89,37 @@ def _variants(args: argparse.Namespace) -> dict[str, tuple[Path | None, dict[str
     return out
 
 
+def _load(spec: str) -> tuple[int, int]:
+    """`N` or `N@FPS` -> (sessions, frames per second per session)."""
+    sessions, _, fps = spec.partition("@")
+    return int(sessions), int(fps or REALTIME_FPS)
+
+
 async def _one_run(
-    mode: str, path: str, sessions: int, tmp: Path, echo: procs.Proc, args: argparse.Namespace
+    mode: str,
+    path: str,
+    load_spec: tuple[int, int],
+    tmp: Path,
+    echo: procs.Proc,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
+    sessions, fps = load_spec
     with _middle(path, tmp, echo, args) as mid:
         port = echo.port if mid is None else mid.port
         url = f"http://127.0.0.1:{port}{_URL_PATH}"
-        warm = Sessions(url)  # first session: imports, buffers, caches
+        headers = mid.headers if mid else None
+        warm = Sessions(url, headers)  # first session: imports, buffers, caches
         await warm.open(1)
         await stream(warm.sockets, seconds=0.2, warmup=0, interval=None, window=2)
         await warm.close()
         pids = mid.pids() if mid else []
         base_rss = procs.rss_kib(pids)
-        load = Sessions(url)
+        load = Sessions(url, headers)
         try:
             await load.open(sessions)
             result: dict[str, Any] = {"mode": mode, "path": path, "sessions": sessions}
+            if mode == "realtime":
+                result["fps"] = fps
             if mode == "idle":
                 await asyncio.sleep(args.idle_hold)
                 held = procs.rss_kib(pids)
@@ -104,15 +132,17 @@ async def _one_run(
                 }
                 return result
             cpu0, echo0 = procs.cpu_seconds(pids), procs.cpu_seconds(echo.pids())
+            split0 = procs.cpu_split(pids)
             own0 = time.process_time()
             stats = await stream(
                 load.sockets,
                 seconds=args.seconds if mode == "realtime" else args.throughput_seconds,
                 warmup=args.warmup,
-                interval=0.020 if mode == "realtime" else None,
+                interval=1 / fps if mode == "realtime" else None,
                 window=args.window,
             )
             cpu = procs.cpu_seconds(pids) - cpu0
+            user, system = (b - a for a, b in zip(split0, procs.cpu_split(pids), strict=True))
             frames = 2 * stats.round_trips
             result |= {
                 "round_trips": stats.round_trips,
@@ -125,6 +155,8 @@ async def _one_run(
                 "timed": len(stats.rtts),
                 "middle_cpu_s": cpu if mid else None,
                 "middle_cpu_pct": 100 * cpu / stats.elapsed if mid else None,
+                "middle_user_s": user if mid else None,  # 10 ms ticks: a coarse split of
+                "middle_system_s": system if mid else None,  # `middle_cpu_s`
                 "cpu_ms_per_1000_frames": 1e6 * cpu / frames if mid and frames else None,
                 "echo_cpu_s": procs.cpu_seconds(echo.pids()) - echo0,
                 "client_cpu_s": time.process_time() - own0,
@@ -140,25 +172,27 @@ async def _one_run(
 
 async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     """Every run the arguments ask for; returns the machine, the runs and their medians."""
-    paths = [p for p in args.paths if p != "nginx" or procs.nginx_binary()]
+    installed = {"nginx": procs.nginx_binary(), "litellm": procs.litellm_binary(args.litellm_venv)}
+    paths = [p for p in args.paths if installed.get(p, True)]
     paths += list(_variants(args))
     skipped = sorted(set(args.paths) - set(paths))
-    plan: list[tuple[str, int]] = [("realtime", n) for n in args.sessions]
+    plan: list[tuple[str, tuple[int, int]]] = [("realtime", _load(n)) for n in args.sessions]
     if args.throughput_sessions:
-        plan.append(("throughput", args.throughput_sessions))
-    if args.idle:
-        plan.append(("idle", args.idle))
+        plan.append(("throughput", (args.throughput_sessions, 0)))
+    plan += [("idle", (n, 0)) for n in args.idle if n]
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp_name:
         tmp = Path(tmp_name)
         with procs.start_echo(tmp) as echo:
-            for mode, sessions in plan:
+            for mode, load_spec in plan:
                 rounds = 1 if mode == "idle" else args.rounds
                 for rnd in range(rounds):
-                    for path in paths:
+                    for path in paths if rnd % 2 == 0 else paths[::-1]:
                         if mode == "idle" and path == "direct":
                             continue
-                        run = await _one_run(mode, path, sessions, tmp, echo, args)
+                        if path == "litellm" and mode != "realtime" and args.smoke:
+                            continue
+                        run = await _one_run(mode, path, load_spec, tmp, echo, args)
                         run["round"] = rnd
                         runs.append(run)
                         print(_line(run), file=sys.stderr, flush=True)
@@ -175,24 +209,31 @@ def _line(run: dict[str, Any]) -> str:
     extra = ", ".join(
         f"{k}={run[k]:.3g}" for k in (*keys, "rss_per_session_kib") if run.get(k) is not None
     )
-    return f"{run['mode']:10} {run['path']:6} n={run['sessions']:<5} {extra}"
+    return f"{run['mode']:10} {run['path']:7} n={_sessions(run):<7} {extra}"
+
+
+def _sessions(row: dict[str, Any]) -> str:
+    """`N`, or `N@FPS` for sessions streaming at other than real-time pace."""
+    fps = row.get("fps", REALTIME_FPS)
+    return str(row["sessions"]) if fps == REALTIME_FPS else f"{row['sessions']}@{fps}"
 
 
 def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Medians over rounds per (mode, sessions, path), with deltas against direct and nginx."""
     out: list[dict[str, Any]] = []
-    groups: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
+    groups: dict[tuple[str, int, int], dict[str, list[dict[str, Any]]]] = {}
     for run in runs:
-        groups.setdefault((run["mode"], run["sessions"]), {}).setdefault(run["path"], []).append(
-            run
-        )
-    for (mode, sessions), by_path in groups.items():
+        group = (run["mode"], run["sessions"], run.get("fps", 0))
+        groups.setdefault(group, {}).setdefault(run["path"], []).append(run)
+    for (mode, sessions, fps), by_path in groups.items():
         for path, items in by_path.items():
             row: dict[str, Any] = {"mode": mode, "sessions": sessions, "path": path}
+            if fps:
+                row["fps"] = fps
             row["rounds"] = len(items)
             for key in items[0]:
                 values = [r[key] for r in items if isinstance(r.get(key), int | float)]
-                if values and key not in ("sessions", "round"):
+                if values and key not in ("sessions", "round", "fps"):
                     row[key] = statistics.median(values)
             for ref in ("direct", "nginx"):
                 if ref == path or ref not in by_path:
@@ -242,7 +283,7 @@ def markdown(result: dict[str, Any]) -> str:
             continue
         peak = r.get("peak_rss_kib")
         lines.append(
-            f"| {r['mode']} | {r['sessions']} | {r['path']} | {fmt(r.get('p50_ms'))} | "
+            f"| {r['mode']} | {_sessions(r)} | {r['path']} | {fmt(r.get('p50_ms'))} | "
             f"{fmt(r.get('p99_ms'))} | {fmt(r.get('p50_ms_vs_direct'))} | "
             f"{fmt(r.get('p99_ms_vs_direct'))} | {fmt(r.get('p50_ms_vs_nginx'))} | "
             f"{fmt(r.get('p99_ms_vs_nginx'))} | {fmt(r.get('round_trips_per_s'), 0)} | "
@@ -270,7 +311,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.relay", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--sessions", type=int, nargs="*", default=[20, 50, 100])
+    parser.add_argument(
+        "--sessions",
+        nargs="*",
+        default=["20", "50", "100"],
+        metavar="N[@FPS]",
+        help="real-time runs: N sessions (at FPS frames/s each; default 50, real time)",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="per real-time run")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds not timed")
     parser.add_argument("--rounds", type=int, default=3, help="repeats; medians reported")
@@ -278,9 +325,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--throughput-sessions", type=int, default=20, help="0: skip")
     parser.add_argument("--throughput-seconds", type=float, default=10.0)
     parser.add_argument("--window", type=int, default=4, help="frames in flight (throughput)")
-    parser.add_argument("--idle", type=int, default=1000, help="idle sessions held (0: skip)")
+    parser.add_argument(
+        "--idle", type=int, nargs="*", default=[1000], help="idle sessions held (0: skip)"
+    )
     parser.add_argument("--idle-hold", type=float, default=3.0, help="seconds idle sessions wait")
     parser.add_argument("--proxy-src", type=Path, help="run the proxy from this source tree")
+    parser.add_argument(
+        "--proxy-python",
+        type=Path,
+        help="run the proxy as installed for this interpreter (a fresh `pip install .`)",
+    )
+    parser.add_argument(
+        "--litellm-venv",
+        type=Path,
+        help="LiteLLM's own virtualenv (default: $LITELLM_VENV or /opt/litellm/venv)",
+    )
     parser.add_argument(
         "--proxy-env", action="append", default=[], metavar="K=V", help="proxy environment"
     )
@@ -302,9 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the bench; print the Markdown summary; optionally write JSON."""
     args = _parser().parse_args(argv)
     if args.smoke:
-        args.sessions, args.seconds, args.warmup, args.rounds = [2], 1.0, 0.2, 1
+        args.sessions, args.seconds, args.warmup, args.rounds = ["2"], 1.0, 0.2, 1
         args.throughput_sessions, args.throughput_seconds = 2, 0.5
-        args.idle, args.idle_hold = 20, 0.2
+        args.idle, args.idle_hold = [20], 0.2
     try:
         import uvloop
     except ImportError:

@@ -3,8 +3,12 @@
 `serve` (the default) runs the proxy; with `--emulator` the built-in Inworld emulator runs in
 the same process on a private loopback port and is the upstream. `emulator` runs the emulator
 alone, for users' CI. `translate FILE` prints the Inworld `session.update` the proxy would send
-for an OpenAI one (`proxy.cli.translate`). SIGHUP makes `serve` reload its configuration for
-new sessions (`proxy.web.reload`). Flags and variables here are a stable interface: keep them.
+for an OpenAI one (`proxy.cli.translate`). `check` asks Inworld whether it accepts the
+configuration (`proxy.cli.check`); `voices` drives Inworld's voices API (`proxy.cli.voices`);
+`compare` plays one scripted conversation against several realtime endpoints
+(`proxy.cli.compare`).
+SIGHUP makes `serve` reload its configuration for new sessions (`proxy.web.reload`). Flags
+and variables here are a stable interface: keep them.
 """
 
 from __future__ import annotations
@@ -30,18 +34,22 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from proxy import __version__
+from proxy.cli import check, compare, voices
+from proxy.cli.emulator_flags import add_latency_flags, with_latency_flags
 from proxy.cli.translate import translate_update
 from proxy.config import Config, ConfigError, load
 from proxy.emulator import EmulatorSettings, create_emulator_app
 from proxy.web.app import create_app
+from proxy.web.appkeys import ADMISSION, CONFIG
 from proxy.web.auth import is_loopback_host
 from proxy.web.drain import drain
+from proxy.web.listener import proxy_site, serve_options
 from proxy.web.logs import AccessLogger, configure_logging
 from proxy.web.reload import install_reload
 
 __all__ = ["main"]
 
-_COMMANDS = ("serve", "emulator", "translate")
+_COMMANDS = ("serve", "emulator", "translate", "check", "voices", "compare")
 _EMULATOR_PATH = "/api/v1/realtime/session"
 
 
@@ -72,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--config", type=Path, help="TOML config file (or PROXY_CONFIG)")
     emu.add_argument("--host", help="listen address (default 127.0.0.1)")
     emu.add_argument("--port", type=int, help="listen port (default 8090)")
+    add_latency_flags(emu)  # proxy/cli/emulator_flags.py
     tr = sub.add_parser(
         "translate", help="print the Inworld session.update for an OpenAI session.update"
     )
@@ -99,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also print the proxy's own initial session.update (output is a JSON list)",
     )
+    check.add_parser(sub)  # proxy/cli/check.py
+    voices.add_parser(sub)  # proxy/cli/voices.py
+    compare.add_parser(sub)  # proxy/cli/compare.py
     return parser
 
 
@@ -131,6 +143,9 @@ def emulator_settings(cfg: Config) -> EmulatorSettings:
         api_secret=emu.api_secret,
         ping_interval=emu.ping_interval,
         response_pace=emu.response_pace,
+        first_audio_ms=emu.first_audio_ms,
+        jitter_ms=emu.jitter_ms,
+        cancel_ms=emu.cancel_ms,
         max_msg_size=cfg.server.max_message_bytes,
     )
 
@@ -139,7 +154,8 @@ def run_event_loop(main: Coroutine[Any, Any, None], *, uvloop: bool) -> None:
     """Run `main` on uvloop when `uvloop` is set, on Linux, and the package is importable.
 
     Otherwise (or with `server.uvloop = false` / `PROXY_UVLOOP=0`) asyncio's own loop runs it.
-    uvloop is the optional `fast` extra; it is never required.
+    uvloop is a dependency on Linux (chosen by measurement: docs/performance.md), so a `pip
+    install` and the container run the same loop; without it asyncio's runs.
     """
     if uvloop and sys.platform == "linux":
         try:
@@ -192,15 +208,23 @@ async def _start(
 ) -> tuple[web.AppRunner, int]:
     """Start serving `app`; return its runner and the bound port (port 0 picks one).
 
+    The proxy's application is served by `proxy.web.listener` (its own accept loop, the
+    limits before authentication); the emulator's by a plain `web.TCPSite`.
+
     Raises:
         ListenError: the address cannot be bound; the message names `how` to choose another.
     """
+    guarded = ADMISSION in app
     runner = web.AppRunner(
-        app, access_log=logging.getLogger("aiohttp.access"), access_log_class=AccessLogger
+        app,
+        access_log=logging.getLogger("aiohttp.access"),
+        access_log_class=AccessLogger,
+        **(serve_options(app[CONFIG].limits) if guarded else {}),
     )
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, ssl_context=tls).start()
+        site = proxy_site(runner, host, port, tls) if guarded else None
+        await (site or web.TCPSite(runner, host, port, ssl_context=tls)).start()
     except OSError as exc:
         await runner.cleanup()
         why = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
@@ -321,6 +345,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         args_list.insert(0, "serve")
     args = _parser().parse_args(args_list)
     env = os.environ if env is None else env
+    if args.command == "compare":  # a client of realtime endpoints: no configuration
+        return compare.run(args, env)
     try:
         cfg = _load(args, env)
     except ConfigError as exc:
@@ -328,12 +354,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 2
     if args.command == "translate":
         return _translate(args, cfg)
+    if args.command == "check":
+        return check.run(args, cfg)
+    if args.command == "voices":
+        return voices.run(args, cfg)
     if args.command == "emulator":
         server = cfg.emulator
         cfg = dataclasses.replace(
             cfg,
             emulator=dataclasses.replace(
-                server,
+                with_latency_flags(server, args),
                 host=args.host or server.host,
                 port=server.port if args.port is None else args.port,
             ),
@@ -354,7 +384,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return 2
     configure_logging(
         cfg.logging,
-        secrets=(cfg.upstream.credential, cfg.emulator.api_key, cfg.emulator.api_secret),
+        secrets=(
+            cfg.upstream.credential,
+            cfg.emulator.api_key,
+            cfg.emulator.api_secret,
+            *cfg.clients.api_keys,
+            cfg.openai.api_key,
+            cfg.tokens.signing_secret.decode("utf-8", "replace")
+            if cfg.tokens.signing_secret
+            else None,
+        ),
     )
     try:
         if args.command == "emulator":

@@ -20,6 +20,7 @@ from proxy.config.routes import choose, find_route
 from proxy.core.commands import ToClient, ToUpstream
 from proxy.core.dialect import Dialect, is_ga_session
 from proxy.core.translate import Translator
+from proxy.core.turn_detection import rules_for_route
 from proxy.session.route import variant_rules
 
 __all__ = ["TranslateResult", "translate_update"]
@@ -86,7 +87,13 @@ def translate_update(
         if variant.provider == "openai":
             notes.append("provider openai: the update is passed through unchanged")
             return TranslateResult(0, _pretty(event), tuple(notes))
-        rules = variant_rules(cfg.rules, name if isinstance(name, str) else None, variant)
+        rules = variant_rules(
+            rules_for_route(cfg.rules, route), name if isinstance(name, str) else None, variant
+        )
+    if rules.turn_detection.mode != "client":  # [turn_detection], or the route's own
+        own = route is not None and route.turn_detection is not None
+        where = f"routing.routes.{route.name}" if own and route else "[turn_detection]"
+        notes.append(f"turn_detection: mode {rules.turn_detection.mode} ({where})")
     translator = Translator(rules, url_model=model, dialect=dialect)
     first = [orjson.loads(c.text) for c in translator.start() if isinstance(c, ToUpstream)]
     sent: list[Any] = []

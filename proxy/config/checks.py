@@ -1,5 +1,8 @@
 """Value checks for configuration tables (pure): each returns the value or raises `ConfigError`
 naming the key. Used by `proxy.config`, which does all the reading.
+
+A message names the key and what was expected, never the value itself (any key may hold a
+secret by mistake); a URL is shown by `shown_url`, without its credentials or query.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ __all__ = [
     "nonempty",
     "port",
     "positive",
+    "shown_url",
     "str_list",
     "str_map",
     "upstream_url",
@@ -29,7 +33,8 @@ def get(table: Mapping[str, Any], section: str, key: str, kind: type[_T]) -> _T:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"'{section}.{key}' must be of type {kind.__name__}, got {value!r}")
+        got = type(value).__name__
+        raise ConfigError(f"'{section}.{key}' must be of type {kind.__name__}, got a {got}")
     return value
 
 
@@ -60,10 +65,28 @@ def positive(value: float, name: str, *, zero_ok: bool = False) -> float:
     return value
 
 
+def shown_url(value: str) -> str:
+    """`value` as a message may show it: no user, password, query or fragment (they may carry
+    credentials); text that is not a URL at all is not shown."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "(not a URL)"
+    if not parts.scheme or not host:
+        return "(not a URL)"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
 def upstream_url(value: str) -> str:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ConfigError("'upstream.url' must be a ws:// or wss:// URL") from None
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ConfigError(f"'upstream.url' must be a ws:// or wss:// URL, got {value!r}")
+        raise ConfigError(f"'upstream.url' must be a ws:// or wss:// URL, got {shown_url(value)}")
     if parts.query:
         raise ConfigError("'upstream.url' must not carry a query; the proxy adds key and protocol")
     return value
@@ -77,7 +100,11 @@ def str_list(table: Mapping[str, Any], section: str, key: str) -> tuple[str, ...
 
 
 def http_url(value: str, name: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ConfigError(f"'{name}' must be a {' or '.join(schemes)} URL") from None
     if parts.scheme not in schemes or not parts.hostname:
-        raise ConfigError(f"'{name}' must be a {' or '.join(schemes)} URL, got {value!r}")
+        shown = shown_url(value)
+        raise ConfigError(f"'{name}' must be a {' or '.join(schemes)} URL, got {shown}")
     return value.rstrip("/")

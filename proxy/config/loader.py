@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -19,12 +20,18 @@ from urllib.parse import urlsplit
 
 from proxy.config import checks
 from proxy.config.routes import RouteConfigError, RoutingConfig, parse_routing
+from proxy.config.turn_detection import (
+    TurnDetection,
+    TurnDetectionConfigError,
+    parse_turn_detection,
+)
 from proxy.config.types import (
     ClientsConfig,
     Config,
     ConfigError,
     EmulatorConfig,
     LimitsConfig,
+    LiveApiConfig,
     LogFormat,
     LoggingConfig,
     OpenAIConfig,
@@ -33,6 +40,7 @@ from proxy.config.types import (
     ServerConfig,
     TokensConfig,
     UpstreamConfig,
+    WebRTCConfig,
 )
 
 __all__ = [
@@ -111,7 +119,7 @@ def _defaults() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-_FREE_TABLES = ("map", "routes")
+_FREE_TABLES = ("map", "routes", "value")  # value: [turn_detection.value]
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -135,6 +143,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], prefix: str) -> dict[s
 _ENV_OVERRIDES = {
     "INWORLD_REALTIME_URL": ("upstream", "url", str),
     "INWORLD_ROUTER_URL": ("router", "url", str),
+    "INWORLD_API_URL": ("upstream", "api_url", str),
     "PROXY_HOST": ("server", "host", str),
     "PROXY_PORT": ("server", "port", int),
     "PROXY_LOG_LEVEL": ("logging", "level", str),
@@ -172,6 +181,13 @@ def _tls(srv: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return cert, key
 
 
+def _allowed_hosts(srv: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, ...]:
+    """`server.allowed_hosts`, plus PROXY_ALLOWED_HOSTS (comma-separated), lower-cased."""
+    hosts = checks.str_list(srv, "server", "allowed_hosts")
+    hosts += tuple(h.strip() for h in env.get("PROXY_ALLOWED_HOSTS", "").split(",") if h.strip())
+    return tuple(dict.fromkeys(h.lower() for h in hosts))
+
+
 def _clients(raw: Mapping[str, Any], env: Mapping[str, str]) -> ClientsConfig:
     table = raw["clients"]
     keys = checks.str_list(table, "clients", "api_keys")
@@ -179,21 +195,51 @@ def _clients(raw: Mapping[str, Any], env: Mapping[str, str]) -> ClientsConfig:
     allow = checks.get(table, "clients", "allow_unauthenticated", bool)
     if env.get("PROXY_ALLOW_UNAUTHENTICATED", "").lower() in ("1", "true", "yes"):
         allow = True
+    per_key = checks.get(table, "clients", "max_sessions_per_key", int)
     return ClientsConfig(
         api_keys=keys,
         allow_unauthenticated=allow,
         allowed_origins=checks.str_list(table, "clients", "allowed_origins"),
+        max_sessions_per_key=int(
+            checks.positive(per_key, "clients.max_sessions_per_key", zero_ok=True)
+        ),
     )
 
 
+# GA session fields a token may lock (`tokens.locked_fields`): a name, or a dotted path in one.
+_LOCKABLE = frozenset(
+    {
+        "type", "model", "instructions", "audio", "include", "max_output_tokens",
+        "output_modalities", "prompt", "tool_choice", "tools", "tracing", "truncation",
+    }
+)  # fmt: skip
+_MIN_TOKEN_SECRET = 32  # bytes of PROXY_TOKEN_SECRET: shorter ones fall to an offline search
+
+
 def _tokens(raw: Mapping[str, Any], env: Mapping[str, str]) -> TokensConfig:
-    max_ttl = checks.get(raw["tokens"], "tokens", "max_ttl", int)
+    table = raw["tokens"]
+    max_ttl = checks.get(table, "tokens", "max_ttl", int)
     if not 10 <= max_ttl <= 86400:
         raise ConfigError(f"'tokens.max_ttl' must be between 10 and 86400 seconds, got {max_ttl}")
-    secret = env.get("PROXY_TOKEN_SECRET", "")
+    locked = checks.str_list(table, "tokens", "locked_fields")
+    for name in locked:
+        if name.split(".")[0] not in _LOCKABLE or "" in name.split("."):
+            raise ConfigError(
+                f"'tokens.locked_fields' entries must be GA session fields "
+                f"({', '.join(sorted(_LOCKABLE))}) or dotted paths in them, got {name!r}"
+            )
+    secret = env.get("PROXY_TOKEN_SECRET", "").encode("utf-8", "surrogateescape")
+    if secret and len(secret) < _MIN_TOKEN_SECRET:
+        raise ConfigError(
+            f"PROXY_TOKEN_SECRET must be at least {_MIN_TOKEN_SECRET} bytes (e.g. the output of "
+            "`openssl rand -hex 32`); a short one can be recovered from a single token"
+        )
+    max_sessions = checks.get(table, "tokens", "max_sessions", int)
     return TokensConfig(
         max_ttl=max_ttl,
-        signing_secret=secret.encode() if secret else None,
+        signing_secret=secret or None,
+        max_sessions=int(checks.positive(max_sessions, "tokens.max_sessions", zero_ok=True)),
+        locked_fields=tuple(dict.fromkeys(("model", *locked))),
     )
 
 
@@ -238,7 +284,7 @@ def _routing(raw: Mapping[str, Any], openai: OpenAIConfig) -> RoutingConfig:
     uses_openai = any(
         v.provider == "openai"
         for route in routing.routes.values()
-        for v in (*route.variants, *route.fallback)
+        for v in route.upstreams  # variants, fallback entries and the shadow
     )
     if uses_openai and openai.api_key is None and not openai.forward_client_key:
         raise ConfigError(
@@ -246,6 +292,13 @@ def _routing(raw: Mapping[str, Any], openai: OpenAIConfig) -> RoutingConfig:
             "(or set 'providers.openai.forward_client_key = true')"
         )
     return routing
+
+
+def _turn_detection(raw: Mapping[str, Any]) -> TurnDetection:
+    try:
+        return parse_turn_detection(raw["turn_detection"], "turn_detection")
+    except TurnDetectionConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _limits(table: Mapping[str, Any]) -> LimitsConfig:
@@ -256,6 +309,9 @@ def _limits(table: Mapping[str, Any]) -> LimitsConfig:
 
     def count(key: str) -> int:
         return int(checks.positive(checks.get(table, "limits", key, int), f"limits.{key}"))
+
+    def timer(key: str) -> float:  # a timer that may not be switched off
+        return checks.positive(checks.get(table, "limits", key, float), f"limits.{key}")
 
     close_timeout = seconds("close_timeout")
     if close_timeout == 0:
@@ -269,6 +325,60 @@ def _limits(table: Mapping[str, Any]) -> LimitsConfig:
         max_queued_bytes=count("max_queued_bytes"),
         close_timeout=close_timeout,
         shutdown_grace=seconds("shutdown_grace"),
+        message_timeout=seconds("message_timeout"),
+        max_unfinished_bytes_per_session=count("max_unfinished_bytes_per_session"),
+        max_unfinished_bytes=count("max_unfinished_bytes"),
+        header_timeout=timer("header_timeout"),
+        keepalive_timeout=timer("keepalive_timeout"),
+        max_header_bytes=count("max_header_bytes"),
+        max_pending_connections=count("max_pending_connections"),
+        max_pending_per_address=count("max_pending_per_address"),
+    )
+
+
+def _webrtc(table: Mapping[str, Any], env: Mapping[str, str]) -> WebRTCConfig:
+    servers = checks.str_list(table, "webrtc", "ice_servers")
+    for url in servers:
+        if not url.startswith(("stun:", "turn:", "turns:")):
+            raise ConfigError("'webrtc.ice_servers' entries must start with stun:, turn: or turns:")
+    addresses = checks.str_list(table, "webrtc", "host_addresses")
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError("'webrtc.host_addresses' entries must be IP addresses") from None
+    low = checks.port(checks.get(table, "webrtc", "port_min", int), "webrtc.port_min")
+    high = checks.port(checks.get(table, "webrtc", "port_max", int), "webrtc.port_max")
+    if (low == 0) != (high == 0) or low > high:
+        raise ConfigError("'webrtc.port_min' and 'webrtc.port_max' must both be 0, or low <= high")
+    batch = checks.get(table, "webrtc", "input_batch_ms", int)
+    if not 10 <= batch <= 100:
+        raise ConfigError(f"'webrtc.input_batch_ms' must be between 10 and 100, got {batch}")
+    return WebRTCConfig(
+        ice_servers=servers,
+        turn_username=env.get("PROXY_TURN_USERNAME") or None,
+        turn_credential=env.get("PROXY_TURN_CREDENTIAL") or None,
+        host_addresses=addresses,
+        port_min=low,
+        port_max=high,
+        connect_timeout=checks.positive(
+            checks.get(table, "webrtc", "connect_timeout", float), "webrtc.connect_timeout"
+        ),
+        input_batch_ms=batch,
+    )
+
+
+def _live(table: Mapping[str, Any]) -> LiveApiConfig:
+    lead = checks.get(table, "live", "output_lead_ms", int)
+    if not 0 <= lead <= 2000:
+        raise ConfigError(f"'live.output_lead_ms' must be between 0 and 2000, got {lead}")
+    return LiveApiConfig(
+        enabled=checks.get(table, "live", "enabled", bool),
+        output_lead_ms=lead,
+        usage_interval=checks.positive(
+            checks.get(table, "live", "usage_interval", float), "live.usage_interval", zero_ok=True
+        ),
+        client_delegation=checks.get(table, "live", "client_delegation", bool),
     )
 
 
@@ -287,6 +397,13 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     if fmt not in ("json", "console", "auto"):
         raise ConfigError(f"'logging.format' must be json, console or auto, got {fmt!r}")
     openai = _openai(raw, env)
+    clients = _clients(raw, env)
+    if openai.forward_client_key and clients.api_keys:
+        raise ConfigError(
+            "'providers.openai.forward_client_key' cannot be true while client keys are set "
+            "(clients.api_keys / PROXY_API_KEYS): it would send the proxy's own client key to "
+            "OpenAI; set OPENAI_API_KEY instead"
+        )
     return Config(
         routing=_routing(raw, openai),
         openai=openai,
@@ -303,8 +420,9 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
             tls_cert=tls_cert,
             tls_key=tls_key,
             demo_page=checks.get(srv, "server", "demo_page", bool),
+            allowed_hosts=_allowed_hosts(srv, env),
         ),
-        clients=_clients(raw, env),
+        clients=clients,
         tokens=_tokens(raw, env),
         upstream=UpstreamConfig(
             url=checks.upstream_url(checks.get(up, "upstream", "url", str)),
@@ -314,6 +432,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
             credential=basic_credential(
                 env.get("INWORLD_API_KEY") or None, env.get("INWORLD_API_SECRET") or None
             ),
+            api_url=checks.http_url(checks.get(up, "upstream", "api_url", str), "upstream.api_url"),
         ),
         rules=Rules(
             model_fallback=checks.nonempty(
@@ -335,9 +454,15 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
             drop_inworld_only_events=checks.get(
                 tr, "translation", "drop_inworld_only_events", bool
             ),
+            drop_vad_events_without_turn_detection=checks.get(
+                tr, "translation", "drop_vad_events_without_turn_detection", bool
+            ),
+            turn_detection=_turn_detection(raw),
         ),
         logging=LoggingConfig(level=level, format=cast(LogFormat, fmt)),
         limits=_limits(raw["limits"]),
+        webrtc=_webrtc(raw["webrtc"], env),
+        live=_live(raw["live"]),
         emulator=EmulatorConfig(
             host=checks.nonempty(checks.get(emu, "emulator", "host", str), "emulator.host"),
             port=checks.port(checks.get(emu, "emulator", "port", int), "emulator.port"),
@@ -351,6 +476,14 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
                 "emulator.response_pace",
                 zero_ok=True,
             ),
+            **{  # the latency profile: whole milliseconds >= 0
+                key: int(
+                    checks.positive(
+                        checks.get(emu, "emulator", key, int), f"emulator.{key}", zero_ok=True
+                    )
+                )
+                for key in ("first_audio_ms", "jitter_ms", "cancel_ms")
+            },
             api_key=env.get("INWORLD_API_KEY") or None,
             api_secret=env.get("INWORLD_API_SECRET") or None,
         ),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from proxy.config.routes import RoutingConfig
+from proxy.config.turn_detection import TurnDetection
 
 __all__ = [
     "ClientsConfig",
@@ -18,6 +19,7 @@ __all__ = [
     "ConfigError",
     "EmulatorConfig",
     "LimitsConfig",
+    "LiveApiConfig",
     "LogFormat",
     "LoggingConfig",
     "OpenAIConfig",
@@ -26,6 +28,7 @@ __all__ = [
     "ServerConfig",
     "TokensConfig",
     "UpstreamConfig",
+    "WebRTCConfig",
 ]
 
 LogFormat = Literal["json", "console", "auto"]
@@ -46,6 +49,8 @@ class ServerConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     demo_page: bool = True
+    # Host header names accepted besides loopback names, IP literals and `host` (no keys set)
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +60,7 @@ class ClientsConfig:
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     allow_unauthenticated: bool = False
     allowed_origins: tuple[str, ...] = ()
+    max_sessions_per_key: int = 0  # live sessions one client key may hold; 0: no own cap
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +69,8 @@ class TokensConfig:
 
     max_ttl: int = 7200
     signing_secret: bytes | None = field(default=None, repr=False)  # None: random per process
+    max_sessions: int = 1  # live sessions one token may hold at once
+    locked_fields: tuple[str, ...] = ("model",)  # session fields a token holder may not change
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +84,7 @@ class UpstreamConfig:
     url: str
     connect_timeout: float
     credential: str | None = field(default=None, repr=False)
+    api_url: str = "https://api.inworld.ai"  # REST base of the voices API (`voices` command)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +99,16 @@ class LimitsConfig:
     max_queued_bytes: int = 4 * 1024 * 1024
     close_timeout: float = 5.0
     shutdown_grace: float = 25.0
+    message_timeout: float = 60.0  # first byte to last of one message (proxy.ws.budget)
+    max_unfinished_bytes_per_session: int = 17 * 1024 * 1024  # unfinished messages held
+    max_unfinished_bytes: int = 128 * 1024 * 1024  # the same, all sessions together
+    # Before authentication (proxy.web.admission): headers deadline, idle keep-alive, header
+    # bytes, and connections not yet authenticated (in all, and per source address).
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 15.0
+    max_header_bytes: int = 32768
+    max_pending_connections: int = 256
+    max_pending_per_address: int = 32
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +126,8 @@ class Rules:
     echo_client_names: bool
     drop_session_fields: tuple[str, ...]
     drop_inworld_only_events: bool
+    drop_vad_events_without_turn_detection: bool = True
+    turn_detection: TurnDetection = field(default_factory=TurnDetection)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +146,9 @@ class EmulatorConfig:
     port: int
     ping_interval: float
     response_pace: float
+    first_audio_ms: int = 0  # latency profile (docs/emulator.md#latency-profile)
+    jitter_ms: int = 0
+    cancel_ms: int = 0
     api_key: str | None = field(default=None, repr=False)
     api_secret: str | None = field(default=None, repr=False)
 
@@ -153,6 +177,34 @@ class RouterConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WebRTCConfig:
+    """`[webrtc]`: WebRTC calls (`POST /v1/realtime/calls`, the `webrtc` extra).
+
+    `ice_servers` are `stun:`/`turn:`/`turns:` URLs; the TURN credentials come from the
+    environment only. `port_min`/`port_max` (both 0: any port) bound the calls' UDP sockets.
+    """
+
+    ice_servers: tuple[str, ...] = ()
+    turn_username: str | None = field(default=None, repr=False)  # PROXY_TURN_USERNAME
+    turn_credential: str | None = field(default=None, repr=False)  # PROXY_TURN_CREDENTIAL
+    host_addresses: tuple[str, ...] = ()
+    port_min: int = 0
+    port_max: int = 0
+    connect_timeout: float = 15.0
+    input_batch_ms: int = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveApiConfig:
+    """`[live]`: OpenAI Live clients at `/v1/live/sessions` (docs/live.md)."""
+
+    enabled: bool = True
+    output_lead_ms: int = 100  # audio a client may hold beyond the chunk it plays
+    usage_interval: float = 15.0  # seconds between session.usage.updated; 0: only at the end
+    client_delegation: bool = True  # the hidden delegate tool for client delegation
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole validated configuration."""
 
@@ -167,3 +219,5 @@ class Config:
     openai: OpenAIConfig = field(default_factory=OpenAIConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
+    live: LiveApiConfig = field(default_factory=LiveApiConfig)

@@ -1,4 +1,5 @@
-"""Correlation fix-ups real clients depend on (pure): `openai-realtime.md` §6, issue 3 item 2.
+"""Correlation fix-ups real clients depend on (pure): issue 3 item 2,
+`docs/protocol-notes.md#openai-server-contract`.
 
 - `response.create.response.metadata` is echoed in `response.created` and `response.done`
   (LiveKit waits for `metadata.client_event_id`). Responses are matched to `response.create`s in
@@ -44,8 +45,8 @@ class Correlator:
         if not isinstance(response, dict):
             return False
         if kind == "response.done" and "usage" in event:
-            # Some Inworld builds put usage at the top level (§3.3 #10); clients read
-            # response.usage.
+            # Some Inworld builds put usage at the top level
+            # (docs/protocol-notes.md#inworld-usage-placement); clients read response.usage.
             usage = event.pop("usage")
             if response.get("usage") is None:
                 response["usage"] = usage

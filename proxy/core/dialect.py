@@ -3,8 +3,9 @@
 Inworld speaks GA; a client that connected in the beta dialect (`OpenAI-Beta: realtime=v1` or
 sub-protocol `openai-beta.realtime-v1`) is translated both ways here:
 
-- up: beta client events -> GA (`openai-realtime.md` §2.1, §2.3, §2.5, §2.6);
-- down: GA server events -> beta (§2.2, §2.4, §2.5; LiteLLM's `_GA_TO_BETA_EVENT_TYPES`).
+- up: beta client events -> GA;
+- down: GA server events -> beta (LiteLLM's `_GA_TO_BETA_EVENT_TYPES`);
+- names and shapes: `docs/protocol-notes.md#openai-event-names` and `#openai-session-shape`.
 
 Functions take parsed events and return new ones; inputs are never mutated. Audio deltas are
 renamed on the hot path by `beta_fast_rename` without parsing.
@@ -49,7 +50,8 @@ def detect_dialect(beta_header: str | None, subprotocols: Iterable[str]) -> Dial
 
 
 def is_ga_session(session: Any) -> bool:
-    """A GA-shaped session (`type`, or nested `audio`): it overrides a beta handshake (§1.1)."""
+    """A GA-shaped session (`type`, or nested `audio`): it overrides a beta handshake
+    (`docs/protocol-notes.md#openai-dialects`)."""
     if not isinstance(session, dict):
         return False
     return "type" in session or isinstance(session.get("audio"), dict)
@@ -74,7 +76,8 @@ def _format_to_ga(value: Any) -> Any:
 
 
 def _modalities_to_ga(value: Any) -> Any:
-    # GA cannot ask for both; audio always carries its transcript (§2.3).
+    # GA cannot ask for both; audio always carries its transcript
+    # (`docs/protocol-notes.md#openai-session-shape`).
     if isinstance(value, list):
         return ["audio"] if "audio" in value else list(value)
     return value
@@ -128,7 +131,8 @@ def _relabel(item: Any, labels: Mapping[str, str]) -> Any:
 
 
 def _content_to_ga(item: Any) -> Any:
-    # Only assistant content differs (`text`/`audio` -> `output_*`, §2.5).
+    # Only assistant content differs (`text`/`audio` -> `output_*`,
+    # `docs/protocol-notes.md#openai-session-shape`).
     if isinstance(item, dict) and item.get("role") == "assistant":
         return _relabel(item, _CONTENT_TO_GA)
     return item
@@ -182,9 +186,9 @@ def normalize_ga_content(kind: str, event: dict[str, Any]) -> bool:
     """Give a server event GA's content labels, in place; True if anything changed.
 
     GA items carry assistant content `output_audio`/`output_text`, while content *parts*
-    (`response.content_part.*`) keep `audio`/`text` (§2.2, §2.5). Inworld's prototype uses one
-    label for both (`inworld-realtime.md` §3.3 #6); strict clients (the Python Agents SDK)
-    validate every event, so the proxy fixes whichever side is wrong.
+    (`response.content_part.*`) keep `audio`/`text` (`docs/protocol-notes.md#openai-session-shape`).
+    Inworld's prototype uses one label for both (`#inworld-content-labels`); strict clients
+    (the Python Agents SDK) validate every event, so the proxy fixes whichever side is wrong.
     """
     if kind.startswith("response.content_part."):
         part = event.get("part")

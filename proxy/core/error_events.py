@@ -1,6 +1,7 @@
 """OpenAI-shaped `error` events and WebSocket close-code mapping (pure).
 
-Error shape: `openai-realtime.md` §7.1. Close codes: §8 there and `anchors.md` §3.3.
+Error shape: `docs/protocol-notes.md#openai-errors`. Close codes: `#openai-close-codes` and
+`#websocket-protocol` there.
 """
 
 from __future__ import annotations
@@ -118,6 +119,16 @@ LIMIT_ERRORS: dict[str, tuple[str, str]] = {
         "rate_limit_exceeded",
         "The proxy is serving its maximum number of sessions (limits.max_sessions); retry shortly.",
     ),
+    "token_session_limit": (
+        "rate_limit_exceeded",
+        "This ephemeral token already has its maximum number of open sessions "
+        "(tokens.max_sessions); close one or mint a new token.",
+    ),
+    "key_session_limit": (
+        "rate_limit_exceeded",
+        "This API key already has its maximum number of open sessions "
+        "(clients.max_sessions_per_key); retry when one has ended.",
+    ),
     "message_too_big": (
         "invalid_request_error",
         "The message is larger than the proxy accepts (server.max_message_bytes).",
@@ -146,6 +157,19 @@ LIMIT_ERRORS: dict[str, tuple[str, str]] = {
     "upstream_connection_lost": (
         "server_error",
         "The connection to {provider} was lost.",
+    ),
+    "message_timeout": (
+        "invalid_request_error",
+        "A message was not finished within limits.message_timeout seconds of its first byte.",
+    ),
+    "upstream_message_timeout": (
+        "server_error",
+        "{provider} did not finish a message within limits.message_timeout seconds.",
+    ),
+    "message_buffers_full": (
+        "rate_limit_exceeded",
+        "The proxy cannot hold another unfinished message now (limits.max_unfinished_bytes, "
+        "limits.max_unfinished_bytes_per_session); try again later.",
     ),
 }
 

@@ -17,6 +17,7 @@ __all__ = [
     "KNOWN_ERROR_CODES",
     "KNOWN_EVENT_TYPES",
     "LEGACY_EVENT_NAMES",
+    "LIVE_CLIENT_EVENTS",
     "NOT_PARSED_FOR_METRICS",
     "SERVER_EVENTS",
     "TEXT_DELTAS",
@@ -71,7 +72,8 @@ BETA_EVENT_NAMES: dict[str, str] = {
     "conversation.item.added": "conversation.item.created",
 }
 
-# Beta-style names Inworld has emitted (`inworld-realtime.md` §3.2, §3.3 #5) -> GA names.
+# Beta-style names Inworld has emitted (`docs/protocol-notes.md#inworld-legacy-event-names`)
+# -> GA names.
 LEGACY_EVENT_NAMES: dict[str, str] = {
     "response.audio.delta": "response.output_audio.delta",
     "response.audio.done": "response.output_audio.done",
@@ -83,7 +85,7 @@ LEGACY_EVENT_NAMES: dict[str, str] = {
     "input_audio_buffer.transcription.delta": "conversation.item.input_audio_transcription.delta",
 }
 
-# Inworld-only server events (`inworld-realtime.md` §3.2, §3.3 #4); dropped when
+# Inworld-only server events (`docs/protocol-notes.md#inworld-only-events`); dropped when
 # `Rules.drop_inworld_only_events`.
 INWORLD_ONLY_EVENTS = frozenset(
     {
@@ -172,13 +174,39 @@ SERVER_EVENTS = frozenset(
     }
 )
 
+# OpenAI Live client events (docs/protocol-notes.md#openai-live-events; proxy.core.live).
+LIVE_CLIENT_EVENTS = frozenset(
+    {
+        "session.start",
+        "session.update",
+        "session.input_audio.append",
+        "session.input_audio.mute",
+        "session.input_audio.unmute",
+        "session.output_audio.fixture.play",
+        "session.instructions.append",
+        "session.thinking.append",
+        "session.commentary.append",
+        "decision.create",
+        "decision.item.create",
+        "decision.item.delete",
+        "response.item.create",
+        "response.create",
+        "session.close",
+        "transport.dtmf.send",
+    }
+)
+
 KNOWN_EVENT_TYPES: frozenset[str] = (
-    CLIENT_EVENTS | SERVER_EVENTS | INWORLD_ONLY_EVENTS | frozenset(LEGACY_EVENT_NAMES)
+    CLIENT_EVENTS
+    | SERVER_EVENTS
+    | INWORLD_ONLY_EVENTS
+    | frozenset(LEGACY_EVENT_NAMES)
+    | LIVE_CLIENT_EVENTS
 )
 
 KNOWN_ERROR_CODES = frozenset(
     {
-        # OpenAI (openai-realtime.md §7)
+        # OpenAI (docs/protocol-notes.md#openai-errors)
         "invalid_value",
         "invalid_json",
         "invalid_event",
@@ -196,7 +224,7 @@ KNOWN_ERROR_CODES = frozenset(
         "session_expired",
         "bad_response_create",
         "rate_limit_exceeded",
-        # Inworld (inworld-realtime.md §3)
+        # Inworld (docs/protocol-notes.md#inworld-errors)
         "item_not_found",
         "invalid_item_type",
         "no_user_message",

@@ -20,9 +20,17 @@ from typing import Any
 
 import orjson
 
-from proxy.core.commands import FORWARD, BinaryToClient, BinaryToUpstream, Command, ToUpstream
+from proxy.core.commands import (
+    FORWARD,
+    BinaryToClient,
+    BinaryToUpstream,
+    Command,
+    ToClient,
+    ToUpstream,
+)
 from proxy.core.error_events import new_event_id
 from proxy.core.events import DELTA_PREFIXES, NOT_PARSED_FOR_METRICS
+from proxy.core.locked import LOCKED_CODE, locked_refusal
 from proxy.core.sniff import sniff_type
 from proxy.core.translate import Translator
 
@@ -74,6 +82,10 @@ class RoutedTranslator(Translator):
         if not self.passthrough:
             return super().from_client(text)
         self._observe(text)
+        event = self.last_event
+        if self.locked and event and (refusal := locked_refusal(self.pinned, self.locked, event)):
+            self._refused(LOCKED_CODE)  # an ephemeral token's fixed fields hold here too
+            return (ToClient(refusal),)
         return FORWARD
 
     def from_upstream(self, text: str | bytes) -> Sequence[Command]:

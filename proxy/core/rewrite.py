@@ -1,8 +1,9 @@
 """Pure rewrite rules: OpenAI session fields -> Inworld session fields, driven by `Rules`.
 
-Implements `inworld-realtime.md` §2 (session.update layout, `provider/model` LLM ids,
-`audio.input.transcription.model`, `audio.output.model`, `audio.output.voice`). Every function
-here takes plain dicts and returns new ones; inputs are never mutated.
+Implements `docs/protocol-notes.md#inworld-session-update` and `#inworld-model-ids`
+(session.update layout, `provider/model` LLM ids, `audio.input.transcription.model`,
+`audio.output.model`, `audio.output.voice`). Every function here takes plain dicts and returns
+new ones; inputs are never mutated.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.config import Rules
+from proxy.core.turn_detection import initial_turn_detection, retune
 
 __all__ = [
     "ClientNames",
@@ -26,8 +28,9 @@ __all__ = [
     "transcription_session",
 ]
 
-# Inworld has no transcription-only session type (the emulator, like the reference notes,
-# knows only "realtime"); a realtime session that never answers is the equivalent.
+# Inworld documents no transcription-only session type (only "realtime",
+# docs/protocol-notes.md#inworld-session-update); a realtime session that never answers is the
+# equivalent.
 _NO_RESPONSES = {"create_response": False, "interrupt_response": False}
 
 
@@ -92,17 +95,23 @@ def initial_session(rules: Rules, url_model: str | None) -> tuple[dict[str, Any]
     """The session the proxy sets on every new upstream session, before any client update.
 
     It makes Inworld use the mapped LLM, TTS model and voice (and STT when
-    `transcription_when_absent`) even when the client never sends `session.update`.
+    `transcription_when_absent`) even when the client never sends `session.update`, and
+    OpenAI's default `output_modalities` (`["audio"]`, spoken with its transcript) where
+    Inworld's is `["audio", "text"]` (docs/protocol-notes.md#inworld-output-modalities).
     """
     voice, voice_name = map_voice(rules, rules.voice_default, "voices.default")
     output: dict[str, Any] = {"model": rules.tts_model, "voice": voice}
     session: dict[str, Any] = {
         "type": "realtime",
         "model": map_model(rules, url_model),
+        "output_modalities": ["audio"],
         "audio": {"output": output},
     }
     if rules.transcription_when_absent:
         session["audio"]["input"] = {"transcription": {"model": rules.stt_fallback}}
+    turns = initial_turn_detection(rules.turn_detection)  # [turn_detection]
+    if turns is not None:
+        session["audio"].setdefault("input", {})["turn_detection"] = turns
     return session, ClientNames(model=url_model, voice=voice_name)
 
 
@@ -173,6 +182,10 @@ def _rewrite_input(rules: Rules, value: Any, names: ClientNames, param: str) -> 
         if value is None:
             return value
         raise SessionFieldError(param, "audio.input must be an object")
+    if "turn_detection" in value:  # [turn_detection] (proxy.core.turn_detection)
+        turns = retune(rules.turn_detection, value["turn_detection"])
+        if turns is not value["turn_detection"]:
+            value = {**value, "turn_detection": turns}
     if "transcription" not in value:
         return value
     value = dict(value)

@@ -15,16 +15,18 @@ left as it was is answered with `FORWARD` too. Each frame's question "forward un
 asked once, here, and the answer allocates nothing. Frames may be given as `str` or as the
 UTF-8 `bytes` received (the relay passes bytes); frames the core builds are UTF-8 `bytes`.
 
-Session start (`openai-realtime.md` §6: the client's first event is `session.created`, and it
-sees nothing it did not cause): Inworld's own `session.created` is held back; the answer to the
-proxy's initial `session.update` is shown to the client as `session.created`, so the client
-sees the effective session and never an extra `session.updated`.
+Session start (`docs/protocol-notes.md#openai-server-contract`: the client's first event is
+`session.created`, and it sees nothing it did not cause): Inworld's own `session.created` is
+held back; the answer to the proxy's initial `session.update` is shown to the client as
+`session.created`, so the client sees the effective session and never an extra
+`session.updated`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -49,6 +51,9 @@ from proxy.core.events import (
     UNCHANGED_FROM_CLIENT,
     UNCHANGED_FROM_UPSTREAM,
 )
+from proxy.core.input_audio import SERVER_EVENTS as INPUT_AUDIO_EVENTS
+from proxy.core.input_audio import InputAudio
+from proxy.core.locked import LOCKED_CODE, locked_refusal
 from proxy.core.rewrite import (
     ClientNames,
     SessionFieldError,
@@ -63,6 +68,13 @@ from proxy.core.sniff import sniff_type
 from proxy.core.validate import check_session_types
 
 __all__ = ["Phase", "Translator"]
+
+
+# What OpenAI shows as a transcription session's model when the client named none; the beta
+# SDK's transcription session type accepts only OpenAI's names
+# (docs/protocol-notes.md#openai-transcription).
+_TRANSCRIBE_DEFAULT = "gpt-4o-transcribe"
+_TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
 
 
 class Phase(enum.Enum):
@@ -84,7 +96,8 @@ class Translator:
         rules: the rewrite rules from the configuration.
         url_model: the client's `?model=` query value, if any.
         dialect: the client's dialect from its handshake (`proxy.core.dialect.detect_dialect`);
-            a GA-shaped `session.update` switches a `beta` client to `ga` (§1.1 exception).
+            a GA-shaped `session.update` switches a `beta` client to `ga`
+            (`docs/protocol-notes.md#openai-dialects`).
         preset: a GA session config to apply from the start (an ephemeral token's).
         transcription: a transcription-only session (`?intent=transcription`); also set by a
             `session.update` of `type: "transcription"`
@@ -111,12 +124,20 @@ class Translator:
         self._created_sent = False
         self._function_names: dict[str, str] = {}  # call_id and item_id -> function name
         self._correlator = Correlator()
+        self._input = InputAudio(drop_vad_events=rules.drop_vad_events_without_turn_detection)
         # For metrics (read by the relay after each call): the last frame's `type` as received
         # (None: not JSON or no type) and the frame parsed, when it was parsed anyway.
         self.last_type: str | None = None
         self.last_event: dict[str, Any] | None = None
         self.rewrites: dict[str, int] = {}  # rewrite kind -> count
         self.refusals: dict[str, int] = {}  # error code -> client frames answered with it
+        self.pinned: dict[str, Any] | None = None  # an ephemeral token's session (`lock()`)
+        self.locked: tuple[str, ...] = ()
+
+    def lock(self, pinned: dict[str, Any] | None, fields: Sequence[str]) -> None:
+        """Refuse client events that change `fields` away from `pinned` (an ephemeral token's
+        session): `proxy.core.locked`."""
+        self.pinned, self.locked = pinned, tuple(fields)
 
     # -- client -> upstream ---------------------------------------------------------------
 
@@ -135,6 +156,12 @@ class Translator:
         self._tally("initial_session_update")
         event = {"type": "session.update", "event_id": new_event_id(), "session": session}
         return (ToUpstream(_dumps(event)),)
+
+    def count_input_audio(self, seconds: Callable[[], float]) -> None:
+        """Give the core the session's running total of input audio relayed, in seconds (the
+        relay passes its metrics observer's). Read only on commits and clears, never per audio
+        frame, for the `usage` of input transcriptions (`proxy.core.input_audio`)."""
+        self._input.audio_seconds = seconds
 
     @property
     def append_prefixes(self) -> tuple[bytes, ...]:
@@ -181,7 +208,11 @@ class Translator:
                 kind = event["type"]
                 self._tally("beta_to_ga")
         self.last_type, self.last_event = kind, event
+        if self.locked and (refusal := locked_refusal(self.pinned, self.locked, event)):
+            self._refused(LOCKED_CODE)
+            return (ToClient(refusal),)
         self._correlator.client_event(kind, event)
+        self._input.client_event(kind)
         try:
             if kind == "session.update":
                 session = event.get("session")
@@ -198,11 +229,15 @@ class Translator:
                 if response is not None:
                     self._tally("response_voice")
                     return (ToUpstream(_dumps({**event, "response": response})),)
+            return FORWARD if event is original else (ToUpstream(_dumps(event)),)
         except SessionFieldError as exc:
             self._refused("invalid_type")
             text = error_text(str(exc), code="invalid_type", param=exc.param, event_id=event_id)
             return (ToClient(text),)
-        return FORWARD if event is original else (ToUpstream(_dumps(event)),)
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes (254 levels)
+            self._refused("invalid_json")
+            msg = "The message is nested too deeply."
+            return (ToClient(error_text(msg, code="invalid_json", event_id=event_id)),)
 
     @property
     def provider(self) -> str:
@@ -247,9 +282,16 @@ class Translator:
             return ()  # not an event a client could parse; Inworld never sends it on purpose
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             self._tally("invalid_dropped")
-            return ()  # type-less legacy {"errorType": ...} frames (§3.3 #3)
+            # type-less {"errorType": ...} frames (docs/protocol-notes.md#inworld-errortype-frames)
+            return ()
         self.last_type, self.last_event = event["type"], event
-        return self._upstream_event(event, text)
+        try:
+            return self._upstream_event(event, text)
+        except (TypeError, ValueError, KeyError, AttributeError):  # orjson's errors included
+            # A field no fix-up expected (an object where a string belongs, nesting too deep
+            # to write): the frame goes on as received, or is dropped for a beta client.
+            self._tally("upstream_malformed")
+            return FORWARD if self.dialect == "ga" else ()
 
     def _upstream_event(self, event: dict[str, Any], text: str | bytes) -> Sequence[Command]:
         kind: str = event["type"]
@@ -271,6 +313,9 @@ class Translator:
             flushed = self._flush_created()
             if kind == "error":  # the proxy's initial update was refused: the client must know
                 self.phase = Phase.OPEN
+        if kind in INPUT_AUDIO_EVENTS and self._input.server_event(kind, event):
+            self._tally("vad_event_dropped")  # turn_detection: null (proxy.core.input_audio)
+            return flushed
         changed |= self._fix_event(kind, event)
         sent = self._to_client(event, None if changed else text)
         return (*flushed, *sent) if flushed else sent
@@ -286,8 +331,12 @@ class Translator:
         return FORWARD if text is not None else (ToClient(_dumps(event)),)
 
     def _session_event(self, event: dict[str, Any]) -> Sequence[Command]:
+        self._input.session(event.get("session"))
         if self.rules.echo_client_names and "session" in event:
-            event["session"] = show_client_names(event["session"], self.names)
+            names = self.names
+            if self.transcription and names.stt is None:  # OpenAI's default, not Inworld's id
+                names = dataclasses.replace(names, stt=_TRANSCRIBE_DEFAULT)
+            event["session"] = show_client_names(event["session"], names)
             self._tally("client_names")
         if self.transcription and isinstance(event.get("session"), dict):
             event["session"] = {**event["session"], "type": "transcription"}
@@ -322,10 +371,10 @@ class Translator:
         if kind in ("response.output_item.added", "conversation.item.added"):
             self._remember_function(event.get("item"))
         elif kind == "response.function_call_arguments.done" and not event.get("name"):
-            # Inworld omits `name` here (§3.3 #1); clients dispatch tools by it.
-            name = self._function_names.get(event.get("call_id") or "") or (
-                self._function_names.get(event.get("item_id") or "")
-            )
+            # Inworld omits `name` here (docs/protocol-notes.md#inworld-function-call-name);
+            # clients dispatch tools by it.
+            ids = [i for i in (event.get("call_id"), event.get("item_id")) if isinstance(i, str)]
+            name = next((self._function_names[i] for i in ids if i in self._function_names), None)
             if name:
                 event["name"] = name
                 self._tally("function_name_added")
@@ -336,6 +385,11 @@ class Translator:
                 return True
         elif kind == "error" and self._correlator.fix_error(event):
             self._tally("error_event_id")
+            return True
+        elif kind == _TRANSCRIBED and self._input.fill_usage(event):
+            # GA requires `usage`; Inworld omits it
+            # (docs/protocol-notes.md#inworld-transcription-usage)
+            self._tally("transcription_usage")
             return True
         return False
 

@@ -1,10 +1,10 @@
 """Type checks for `session.update` fields the rewrite rules do not read (pure, data-driven).
 
 OpenAI answers a wrongly typed session field with `invalid_request_error` / `invalid_type`
-naming the field, and applies nothing of that update (`openai-realtime.md`); the proxy does the
-same before anything goes to Inworld, so a client sees OpenAI's behaviour rather than whatever
-Inworld makes of it. Only fields whose type is the same in the GA and beta dialects are checked;
-unknown fields pass untouched.
+naming the field, and applies nothing of that update (`docs/protocol-notes.md#openai-errors`);
+the proxy does the same before anything goes to Inworld, so a client sees OpenAI's behaviour
+rather than whatever Inworld makes of it. Only fields whose type is the same in the GA and beta
+dialects are checked; unknown fields pass untouched.
 """
 
 from __future__ import annotations

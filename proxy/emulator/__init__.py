@@ -11,13 +11,15 @@ Architecture (sans-I/O core, thin shell):
   server events out; responses are pulled in batches so the shell can pace them.
 - ``server.create_emulator_app(settings)`` is the aiohttp shell serving
   ``GET /api/v1/realtime/session``: handshake checks, frame I/O, pacing, pings, and the
-  ``EMULATOR_SESSIONS`` registry that tests inspect.
+  ``EMULATOR_SESSIONS`` registry that tests inspect. The same application serves the Router's
+  REST endpoints (``router``) and the voices API (``voices``: list, get, delete, clone, with
+  ``samples`` checking clone audio and ``voice_filter`` parsing list filters).
 - Helpers: ``settings`` (every knob), ``catalog`` (accepted ids), ``session`` (defaults and
   the ``session.update`` merge), ``audio`` (fake TTS, energy VAD), ``auth`` (credentials),
   ``replies`` / ``responses`` (what is said and how it streams), ``conversation`` / ``items``
   / ``input_audio`` (conversation state).
 
-Behaviour follows ``inworld-realtime.md`` §10 ("Emulator behaviour").
+Behaviour: docs/emulator.md; the Inworld facts it follows: docs/protocol-notes.md.
 """
 
 from .audio import EnergyVad, pcm16_silence, pcm16_tone

@@ -1,8 +1,9 @@
 """Pure audio helpers: deterministic reply synthesis and an energy voice-activity detector.
 
-All audio is PCM16, mono, little-endian, 24 kHz (reference §5, the Inworld default). The
-synthesizer stands in for TTS; the VAD stands in for Inworld's turn detection (§10
-"Server-VAD turn"). Nothing here does I/O or keeps global state.
+All audio is PCM16, mono, little-endian, 24 kHz (the Inworld default,
+docs/protocol-notes.md#inworld-audio-formats). The synthesizer stands in for TTS; the VAD stands
+in for Inworld's turn detection (docs/emulator.md#voice-turns). Nothing here does I/O or keeps
+global state.
 """
 
 import base64

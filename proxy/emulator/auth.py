@@ -1,4 +1,6 @@
-"""Handshake credential checks for the emulated endpoint (reference §1.2, §10 "Upgrade").
+"""Handshake credential checks for the emulated endpoint (docs/emulator.md#handshake).
+
+Inworld's credential forms: docs/protocol-notes.md#inworld-authentication.
 
 Pure functions over header values, so the aiohttp shell only maps ``AuthError`` to HTTP 401.
 Accepted forms: ``Authorization: Basic <b64 id:secret>``, ``Authorization: Bearer <b64 key or
@@ -52,8 +54,8 @@ def parse_subprotocols(header: str | None) -> tuple[str, ...]:
 
 
 def select_subprotocol(offered: Sequence[str]) -> str | None:
-    """The sub-protocol to echo: the first ``basic_...`` offer (§1.2: the server should echo
-    it), else ``realtime`` if offered, else None."""
+    """The sub-protocol to echo: the first ``basic_...`` offer (the server should echo it,
+    docs/protocol-notes.md#inworld-authentication), else ``realtime`` if offered, else None."""
     for proto in offered:
         if proto.startswith(_SUBPROTOCOL_PREFIX):
             return proto
@@ -69,7 +71,8 @@ def authenticate(
     key, any well-formed credential passes (base64 of ``id:secret``, or a JWT for Bearer).
     With ``api_key`` + ``api_secret`` the value must equal ``base64(api_key:api_secret)``;
     with ``api_key`` alone it must equal ``api_key`` verbatim (the portal's pre-encoded key;
-    encoding it again is the classic mistake, §1.2). JWTs are only accepted in open mode.
+    encoding it again is the classic mistake, docs/protocol-notes.md#inworld-authentication).
+    JWTs are only accepted in open mode.
 
     Raises:
         AuthError: the request must be refused with HTTP 401.

@@ -1,4 +1,5 @@
-"""What the emulated Inworld service accepts: model, STT, TTS and voice ids (reference §2.4).
+"""What the emulated Inworld service accepts: model, STT, TTS and voice ids
+(docs/protocol-notes.md#inworld-model-ids, cited as ``#inworld-model-ids`` below).
 
 Pure data plus predicates. The lists hold only ids seen in Inworld's documentation or code;
 anything else an OpenAI client might send (``gpt-realtime``, ``marin``, ``whisper-1``) is
@@ -6,7 +7,8 @@ rejected, so a test that passes through the emulator proves the proxy translated
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 __all__ = [
     "KNOWN_BARE_LLMS",
@@ -14,19 +16,22 @@ __all__ = [
     "KNOWN_STT_MODELS",
     "KNOWN_TTS_MODELS",
     "KNOWN_VOICES",
+    "SYSTEM_VOICES",
+    "SystemVoice",
     "is_known_stt",
     "is_known_tts",
     "is_known_voice",
     "is_routable_llm",
 ]
 
-# §2.4 provider prefixes (documented LLM ids and the Inworld router/hosted forms).
+# #inworld-model-ids: provider prefixes (documented LLM ids and the Inworld router/hosted forms).
 KNOWN_LLM_PROVIDERS: frozenset[str] = frozenset(
     {"openai", "anthropic", "google-ai-studio", "groq", "inworld"}
 )
 
-# §2.4 documented bare ids, plus the model half of each documented `provider/model` id: the
-# router accepts a bare id and picks the provider itself (§8). Inferred (I) for the latter.
+# #inworld-model-ids: documented bare ids, plus the model half of each documented
+# `provider/model` id: the router accepts a bare id and picks the provider itself
+# (docs/protocol-notes.md#inworld-router). Inferred for the latter.
 KNOWN_BARE_LLMS: frozenset[str] = frozenset(
     {
         "claude-sonnet-4-6",
@@ -43,7 +48,7 @@ KNOWN_BARE_LLMS: frozenset[str] = frozenset(
     }
 )
 
-# §2.4 STT ids (documented).
+# #inworld-model-ids: STT ids (documented).
 KNOWN_STT_MODELS: frozenset[str] = frozenset(
     {
         "inworld/inworld-stt-1",
@@ -54,7 +59,7 @@ KNOWN_STT_MODELS: frozenset[str] = frozenset(
     }
 )
 
-# §2.4 TTS ids (documented, current and older).
+# #inworld-model-ids: TTS ids (documented, current and older).
 KNOWN_TTS_MODELS: frozenset[str] = frozenset(
     {
         "inworld-tts-2",
@@ -66,41 +71,56 @@ KNOWN_TTS_MODELS: frozenset[str] = frozenset(
     }
 )
 
-# §2.4 English system voices (prototype list, Jan 2026) plus `Jason` (tau2 default).
-KNOWN_VOICES: frozenset[str] = frozenset(
-    {
-        "Ashley",
-        "Deborah",
-        "Hana",
-        "Luna",
-        "Olivia",
-        "Pixie",
-        "Sarah",
-        "Wendy",
+
+@dataclass(frozen=True, slots=True)
+class SystemVoice:
+    """One voice of the emulated catalogue, as the voices API lists it
+    (docs/protocol-notes.md#inworld-voices-api).
+
+    Only what a source gives is filled in: the id, the gender (the prototype's grouping) and
+    English; `description`, `tags`, `categories` and `age_group` only for ``Alex`` (the docs'
+    own example). Everything else stays empty rather than invented.
+    """
+
+    voice_id: str
+    gender: str
+    lang_code: str = "EN_US"
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    age_group: str = ""
+
+
+_FEMALE = ("Ashley", "Deborah", "Hana", "Luna", "Olivia", "Pixie", "Sarah", "Wendy")
+_MALE = (
+    "Blake", "Carter", "Clive", "Craig", "Dennis", "Dominus", "Edward", "Hades", "Mark",
+    "Ronald", "Theodore", "Timothy", "Jason",
+)  # fmt: skip
+
+# #inworld-model-ids: English system voices (prototype list, Jan 2026) plus `Jason` (tau2
+# default); `Alex` as the list-voices documentation shows it.
+SYSTEM_VOICES: tuple[SystemVoice, ...] = (
+    SystemVoice(
         "Alex",
-        "Blake",
-        "Carter",
-        "Clive",
-        "Craig",
-        "Dennis",
-        "Dominus",
-        "Edward",
-        "Hades",
-        "Mark",
-        "Ronald",
-        "Theodore",
-        "Timothy",
-        "Jason",
-    }
+        "male",
+        description="Energetic and expressive mid-range male voice",
+        tags=("friendly", "expressive"),
+        categories=("companions",),
+        age_group="middle_aged",
+    ),
+    *(SystemVoice(name, "female") for name in _FEMALE),
+    *(SystemVoice(name, "male") for name in _MALE),
 )
 
-# §2.4 / §9 custom (cloned or designed) voices: `<workspace>__<name>[_<timestamp>]`.
+KNOWN_VOICES: frozenset[str] = frozenset(v.voice_id for v in SYSTEM_VOICES)
+
+# #inworld-model-ids: custom (cloned or designed) voices: `<workspace>__<name>[_<timestamp>]`.
 _CUSTOM_VOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*__[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
 
 
 def is_routable_llm(model: str, extra_providers: Iterable[str] = ()) -> bool:
-    """Whether Inworld would route ``model`` (§2.4).
+    """Whether Inworld would route ``model`` (``#inworld-model-ids``).
 
     ``provider/model`` is routable when the provider is known (or in ``extra_providers``) and
     the model half is a plausible id, so unlisted models of a known provider pass
@@ -124,11 +144,19 @@ def is_known_tts(model: str) -> bool:
     return model in KNOWN_TTS_MODELS
 
 
-def is_known_voice(voice: str, extra_voices: Iterable[str] = ()) -> bool:
+def is_known_voice(
+    voice: str,
+    extra_voices: Iterable[str] = (),
+    custom: Callable[[str], bool] | None = None,
+) -> bool:
     """Whether ``voice`` is a system voice, an extra voice, or a ``<workspace>__<name>`` id.
 
-    Case-sensitive, as Inworld's voice ids are (§2.3): ``ashley`` is not ``Ashley``.
+    Case-sensitive, as Inworld's voice ids are (``#inworld-model-ids``): ``ashley`` is not
+    ``Ashley``. With ``custom`` (the voices store's lookup), a ``<workspace>__<name>`` id must
+    also pass it: a voice that was never cloned, or was deleted, is then unknown.
     """
     if voice in KNOWN_VOICES or voice in set(extra_voices):
         return True
-    return _CUSTOM_VOICE.fullmatch(voice) is not None
+    if _CUSTOM_VOICE.fullmatch(voice) is None:
+        return False
+    return custom is None or custom(voice)

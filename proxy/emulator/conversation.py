@@ -1,7 +1,7 @@
 """The emulated conversation: an ordered list of realtime items plus client-item validation.
 
 Items follow the GA envelope ``{id, object:"realtime.item", type, status, role, content}``
-(openai-realtime.md §2.5), which Inworld shares (reference §3.1, §4 ``conversation.item.create``).
+(docs/protocol-notes.md#openai-session-shape), which Inworld shares (same section).
 """
 
 import copy
@@ -18,7 +18,8 @@ _ROLES = ("user", "assistant", "system", "tool")
 
 
 class ItemError(RequestError):
-    """A client item operation failed (``item_not_found``, ``invalid_value``...; §3.4)."""
+    """A client item operation failed (``item_not_found``, ``invalid_value``...;
+    docs/protocol-notes.md#inworld-errors)."""
 
 
 def item_text(item: Mapping[str, Any]) -> str | None:

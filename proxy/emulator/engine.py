@@ -1,8 +1,8 @@
 """The emulated Inworld realtime session: a pure (sans-I/O) state machine.
 
 Feed it client frames, send what it returns. It imports neither asyncio nor aiohttp; the
-shell (``server.py``) owns sockets, pacing and keep-alive. Behaviour follows reference §10
-("Emulator behaviour") with GA event names.
+shell (``server.py``) owns sockets, pacing and keep-alive. Behaviour follows docs/emulator.md
+with GA event names; ``#name`` below is a section of docs/protocol-notes.md.
 
 Contract for the shell:
     1. ``open()`` once, send its events (``session.created``).
@@ -10,7 +10,9 @@ Contract for the shell:
        ``receive_binary(data)``; send the returned events in order.
     3. While ``has_pending_response``: send ``next_response_batch()``, pausing between batches
        as it likes. A later ``receive_*`` may cancel the response (barge-in, ``response.cancel``);
-       the cancellation's ``response.done`` comes back from that ``receive_*`` call.
+       the cancellation's ``response.done`` comes back from that ``receive_*`` call, or, with
+       ``settings.cancel_ms``, from the first ``next_response_batch()`` once that much time
+       has passed (``cancel_wait`` says how long that is; the response streams on meanwhile).
 """
 
 import base64
@@ -52,14 +54,21 @@ class EmulatorSession:
         session_key: str,
         *,
         clock: Callable[[], float] = time.time,
+        custom_voice: Callable[[str], bool] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Create a session; ids are seeded from ``session_key``; ``clock`` gives Unix time."""
+        """Create a session; ids are seeded from ``session_key``; ``clock`` gives Unix time;
+        ``custom_voice`` (optional) decides which ``<workspace>__<name>`` voices exist;
+        ``monotonic`` times a delayed cancellation (``settings.cancel_ms``)."""
         self.settings = settings
+        self._custom_voice = custom_voice
         self.session_key = session_key
         self._ids = IdFactory(session_key)
         # pings come on a timer: a separate id stream keeps the others independent of timing
         self._ping_ids = IdFactory(session_key + "/ping")
         self._clock = clock
+        self._monotonic = monotonic
+        self._cancel_due: tuple[str, float] | None = None  # (reason, when) of a delayed cancel
         self.session_config: Event = {}
         """The effective session object (as last sent in ``session.created``/``.updated``)."""
         self.conversation = Conversation()
@@ -118,10 +127,23 @@ class EmulatorSession:
         """Whether a response is in flight (``next_response_batch()`` has more to give)."""
         return self._active is not None
 
+    @property
+    def active_response_id(self) -> str | None:
+        """The ``resp_...`` id of the response in flight, if any."""
+        return self._active.response_id if self._active is not None else None
+
+    @property
+    def cancel_wait(self) -> float | None:
+        """Seconds until a delayed cancellation falls due (0: due now); None when none waits."""
+        if self._cancel_due is None:
+            return None
+        return max(0.0, self._cancel_due[1] - self._monotonic())
+
     # -- shell API ---------------------------------------------------------------------------
 
     def open(self) -> list[Event]:
-        """Start the session: returns ``[session.created]`` (§1.4). Call exactly once."""
+        """Start the session: returns ``[session.created]`` (``#inworld-session-lifecycle``).
+        Call exactly once."""
         if self._opened:
             raise RuntimeError("session already open")
         self._opened = True
@@ -134,13 +156,13 @@ class EmulatorSession:
         """Handle one client TEXT frame; return the events to send now (possibly none).
 
         Bad JSON and rejected requests yield one ``error`` event (with the client's
-        ``event_id`` when it had one); the session stays usable (§3.4).
+        ``event_id`` when it had one); the session stays usable (``#inworld-errors``).
         """
         self._require_open()
         try:
             event = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return [self._error(RequestError("Failed to parse message", code=None))]  # §10
+        except orjson.JSONDecodeError:  # docs/emulator.md#other-events
+            return [self._error(RequestError("Failed to parse message", code=None))]
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             message = "Invalid event: expected a JSON object with a string 'type'."
             return [self._error(RequestError(message, code="invalid_event", param="type"))]
@@ -151,7 +173,8 @@ class EmulatorSession:
         try:
             if handler is not None:
                 return handler(event)
-            self.unknown_events.append(event["type"])  # §4: the prototype logs and ignores
+            # the prototype logs and ignores (``#inworld-client-events``)
+            self.unknown_events.append(event["type"])
             if not self.settings.unknown_event_error:
                 return []
             message = f"Unknown event type: '{event['type']}'."
@@ -172,9 +195,12 @@ class EmulatorSession:
         ends with ``response.done``. [] when no response is pending."""
         if self._active is None:
             return []
+        if self._cancel_due is not None and self._monotonic() >= self._cancel_due[1]:
+            return self._stop_now()
         batch = self._active.next_batch()
         if self._active.done:
             self._active = None
+            self._cancel_due = None
         return batch
 
     def drain_response(self) -> list[Event]:
@@ -185,22 +211,27 @@ class EmulatorSession:
         return events
 
     def ping(self, timestamp_ms: int) -> Event:
-        """An app-level keep-alive frame ``{type:"ping", event_id, timestamp}`` (§1.4)."""
+        """An app-level keep-alive frame ``{type:"ping", event_id, timestamp}``
+        (``#inworld-session-lifecycle``)."""
         return self._ping_ids.event("ping", timestamp=timestamp_ms)
 
     # -- handlers (raise RequestError to reject) ----------------------------------------------
 
     def _session_update(self, event: Event) -> list[Event]:
-        """§2.2: validate everything, apply all or nothing, answer with the full session."""
+        """Validate everything, apply all or nothing, answer with the full session
+        (``#inworld-session-update``)."""
         self.updates_received += 1
-        merged, ignored = merge_update(self.session_config, event.get("session"), self.settings)
+        merged, ignored = merge_update(
+            self.session_config, event.get("session"), self.settings, self._custom_voice
+        )
         self.session_config = merged
         self.updates_applied += 1
         self.ignored_fields += ignored
         return [self._ids.event("session.updated", session=copy.deepcopy(merged))]
 
     def _append(self, event: Event) -> list[Event]:
-        """Buffer audio (no ack, §4) and run the VAD over it (§10 "Server-VAD turn")."""
+        """Buffer audio (no ack, ``#inworld-client-events``) and run the VAD over it
+        (docs/emulator.md#voice-turns)."""
         audio = event.get("audio")
         try:
             pcm = base64.b64decode(audio if isinstance(audio, str) else "?", validate=True)
@@ -226,18 +257,20 @@ class EmulatorSession:
             if turn is None:
                 continue  # manual turns: boundaries are informational only
             if started:
-                # §10 "Barge-in": speech during a response cancels it when interrupt_response
+                # Barge-in (docs/emulator.md#barge-in-and-cancel): speech during a response
+                # cancels it when interrupt_response
                 if turn.get("interrupt_response", True) and self._active is not None:
-                    events += self._active.cancel("turn_detected")
-                    self._active = None
+                    events += self._interrupt("turn_detected")
                 continue
+            if self._cancel_due is not None:  # the user's turn ended: the old reply stops now
+                events += self._stop_now()
             events += self._commit()
             if turn.get("create_response", True) and self._active is None:
                 self._start_response({})
         return events
 
     def _commit_request(self, event: Event) -> list[Event]:
-        """Manual turn (§10): commit the buffered audio as a user item."""
+        """Manual turn (docs/emulator.md#voice-turns): commit the buffered audio as a user item."""
         if self._audio.empty:
             raise RequestError(
                 "Error committing input audio buffer: no active audio stream (buffer empty).",
@@ -270,18 +303,39 @@ class EmulatorSession:
         return []
 
     def _response_cancel(self, event: Event) -> list[Event]:
-        """§10 "Cancel": active → ``response.done`` cancelled; idle → error."""
+        """Active → ``response.done`` cancelled; idle → error
+        (docs/emulator.md#barge-in-and-cancel)."""
         wanted = event.get("response_id")
         if self._active is None or (wanted is not None and wanted != self._active.response_id):
             raise RequestError(
                 "Cancellation failed: no active response found.",
                 code="response_cancel_not_active",
             )
-        events = self._active.cancel("client_cancelled")
-        self._active = None
-        return events
+        return self._interrupt("client_cancelled")
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _interrupt(self, reason: str) -> list[Event]:
+        """Cancel the active response: now, or ``settings.cancel_ms`` from now (latency
+        profile, docs/emulator.md#latency-profile; a second request changes nothing)."""
+        assert self._active is not None
+        if not self.settings.cancel_ms:
+            events = self._active.cancel(reason)
+            self._active = None
+            return events
+        if self._cancel_due is None:
+            self._cancel_due = (reason, self._monotonic() + self.settings.cancel_ms / 1000)
+        return []
+
+    def _stop_now(self) -> list[Event]:
+        """Carry out the delayed cancellation."""
+        assert self._active is not None
+        assert self._cancel_due is not None
+        reason, _ = self._cancel_due
+        self._cancel_due = None
+        events = self._active.cancel(reason)
+        self._active = None
+        return events
 
     def _start_response(self, request: Mapping[str, Any]) -> None:
         """Plan the reply and make it the active response (tools may be overridden per
@@ -308,7 +362,7 @@ class EmulatorSession:
 
     def _commit(self) -> list[Event]:
         """Commit the buffer as a user item; the fake STT "heard" ``input_transcript`` if the
-        VAD detected speech in it, else nothing (§10 "Server-VAD turn" event order)."""
+        VAD detected speech in it, else nothing (event order: docs/emulator.md#voice-turns)."""
         heard = self.settings.input_transcript if self._audio.heard_speech else ""
         item_id, events = self._audio.commit(
             self.conversation,

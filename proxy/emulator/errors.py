@@ -1,7 +1,8 @@
-"""Recoverable request errors and the ``error`` event that reports them (reference §3.4).
+"""Recoverable request errors and the ``error`` event that reports them
+(docs/protocol-notes.md#inworld-errors).
 
 Handlers raise ``RequestError``; the engine turns it into one ``error`` event carrying the
-client's ``event_id`` and keeps the session open, as Inworld does (§0 #8).
+client's ``event_id`` and keeps the session open, as Inworld does (same section).
 """
 
 from .ids import Event, IdFactory
@@ -29,7 +30,7 @@ class RequestError(ValueError):
 
 
 def error_event(ids: IdFactory, exc: RequestError, client_event_id: str | None) -> Event:
-    """An ``error`` event in the documented shape (§3.4)."""
+    """An ``error`` event in the documented shape (docs/protocol-notes.md#inworld-errors)."""
     return ids.event(
         "error",
         error={

@@ -1,8 +1,8 @@
 """Deterministic ids and server-event construction for one emulated session.
 
-Inworld's ``event_id`` values are UUIDs (reference §0 #7, §3.3 #13); item, response and call
-ids are opaque strings, given OpenAI-like prefixes here. A session seeded with the same key
-produces the same id sequence, which keeps test transcripts reproducible.
+Inworld's ``event_id`` values are UUIDs (docs/protocol-notes.md#inworld-event-ids); item,
+response and call ids are opaque strings, given OpenAI-like prefixes here. A session seeded with
+the same key produces the same id sequence, which keeps test transcripts reproducible.
 """
 
 import random

@@ -1,6 +1,6 @@
 """The input audio buffer: accumulation, voice activity and commit into a user item.
 
-Implements the buffer half of reference §10 "Server-VAD turn" and "Manual turn". The engine
+Implements the buffer half of server-VAD and manual turns (docs/emulator.md#voice-turns). The engine
 decides what a boundary means (commit, barge-in, auto-response); this module tracks the
 audio and builds the commit's event sequence.
 """

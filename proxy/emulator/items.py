@@ -1,4 +1,5 @@
-"""Client conversation-item operations → server events (reference §10 "Text turn", "Item ops").
+"""Client conversation-item operations → server events (docs/emulator.md#text-turns-and-responses,
+docs/emulator.md#other-events).
 
 Each function takes the client event and returns the events to send, or raises
 ``ItemError`` (the caller turns it into an ``error`` event carrying the client ``event_id``).
@@ -38,8 +39,9 @@ def retrieve_item(conversation: Conversation, ids: IdFactory, event: Event) -> l
 def truncate_item(conversation: Conversation, ids: IdFactory, event: Event) -> list[Event]:
     """``conversation.item.truncate`` → ``conversation.item.truncated``.
 
-    Only assistant messages can be truncated (prototype ``invalid_item_type``, §3.4);
-    ``audio_end_ms`` must be a non-negative integer. The stored item is left unchanged.
+    Only assistant messages can be truncated (prototype ``invalid_item_type``,
+    docs/protocol-notes.md#inworld-errors); ``audio_end_ms`` must be a non-negative integer.
+    The stored item is left unchanged.
     """
     item = conversation.find(event.get("item_id"))
     if item.get("type") != "message" or item.get("role") != "assistant":

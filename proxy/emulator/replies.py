@@ -1,7 +1,7 @@
 """What the fake model says: a deterministic reply or tool call for the conversation so far.
 
-Pure decisions only; ``responses.py`` turns a ``Plan`` into events (reference §10 "Audio
-response", "Tool call").
+Pure decisions only; ``responses.py`` turns a ``Plan`` into events
+(docs/emulator.md#text-turns-and-responses, docs/emulator.md#tool-calls).
 """
 
 import json

@@ -1,8 +1,8 @@
 """Response streaming: the event sequence that delivers one reply.
 
-``ResponseRun`` turns a ``replies.Plan`` into the GA event sequence of reference §10 ("Audio
-response", "Text response", "Tool call"), handed out in batches so the I/O shell can pace it
-and a barge-in or ``response.cancel`` can cut it short.
+``ResponseRun`` turns a ``replies.Plan`` into the GA event sequence of audio, text and tool-call
+responses (docs/emulator.md#text-turns-and-responses and #tool-calls), handed out in batches so
+the I/O shell can pace it and a barge-in or ``response.cancel`` can cut it short.
 """
 
 import copy
@@ -112,7 +112,8 @@ class ResponseRun:
 
     def cancel(self, reason: str) -> list[Event]:
         """End the run now: discard what is pending and return ``response.done`` with
-        ``status:"cancelled"`` and ``status_details.reason`` (§3.3 #9). [] if already done."""
+        ``status:"cancelled"`` and ``status_details.reason`` (docs/emulator.md#barge-in-and-cancel).
+        [] if already done."""
         if self._done:
             return []
         self._done = True
@@ -283,7 +284,7 @@ class ResponseRun:
         return self._ids.event("response.done", response=copy.deepcopy(self._response))
 
     def _usage(self) -> Event:
-        """Fake but consistent token usage (openai-realtime.md §2.7 shape)."""
+        """Fake but consistent token usage (shape: docs/protocol-notes.md#openai-session-shape)."""
         out_text = math.ceil(len(self._text_sent) / _CHARS_PER_TOKEN)
         out_audio = self._audio_ms_sent // _AUDIO_MS_PER_TOKEN
         return {

@@ -1,4 +1,5 @@
-"""The emulated Inworld Router (OpenAI-compatible REST, reference §8), for tests and demos.
+"""The emulated Inworld Router (OpenAI-compatible REST, docs/protocol-notes.md#inworld-router),
+for tests and demos (docs/emulator.md#the-emulated-router).
 
 - ``POST /v1/chat/completions``: ``Authorization`` checked like the realtime endpoint
   (``auth.authenticate``); the ``model`` must be routable on Inworld (``catalog``), so OpenAI
@@ -8,7 +9,7 @@
   ``chat.completion.chunk`` events (role, one per word, finish, optional usage with
   ``stream_options.include_usage``) ending with ``data: [DONE]``. Chunks are paced by
   ``response_pace``.
-- ``GET /llm/v1alpha/models``: the catalogue (reference §8 "Models list") built from
+- ``GET /llm/v1alpha/models``: the catalogue (``{"models": [...]}``, same section) built from
   ``catalog.KNOWN_BARE_LLMS``.
 
 Tests read ``app[ROUTER_REQUESTS]``: every accepted request's headers and body.

@@ -1,7 +1,8 @@
 """The emulator's thin aiohttp shell: handshake checks, frame I/O, pacing and keep-alive.
 
 All protocol rules live in the pure ``engine``; this module only moves frames
-(reference §10 "Upgrade" for the handshake, §1.3 for refusals, §1.4 for pings).
+(docs/emulator.md#handshake; refusals and pings: docs/protocol-notes.md#inworld-session-lifecycle,
+cited as ``#inworld-session-lifecycle`` below).
 
 Tests inspect ``app[EMULATOR_SESSIONS]``: one ``EmulatorConnection`` per session ``key``,
 kept after the socket closes.
@@ -20,8 +21,10 @@ from .auth import AuthError, Credential, authenticate, parse_subprotocols, selec
 from .engine import EmulatorSession
 from .faults import Fault, FaultPlan
 from .ids import Event
+from .latency import LatencyProfile
 from .router import add_router_routes
 from .settings import EmulatorSettings
+from .voices import VOICE_STORE, VoiceStore, add_voice_routes
 
 __all__ = [
     "EMULATOR_FAULTS",
@@ -33,7 +36,8 @@ __all__ = [
 ]
 
 EMULATOR_PATH = "/api/v1/realtime/session"
-"""The realtime endpoint path, as on ``api.inworld.ai`` (§1.1)."""
+"""The realtime endpoint path, as on ``api.inworld.ai``
+(docs/protocol-notes.md#inworld-endpoint)."""
 
 
 @dataclass(eq=False)
@@ -83,11 +87,12 @@ _OPEN_SOCKETS = web.AppKey("emulator_open_sockets", dict[web.WebSocketResponse, 
 
 def create_emulator_app(settings: EmulatorSettings) -> web.Application:
     """An aiohttp application serving the emulated Inworld endpoint at ``EMULATOR_PATH``
-    (and the Router's REST endpoints, ``router.add_router_routes``).
+    (and the Router's REST endpoints, ``router.add_router_routes``, and the voices API,
+    ``voices.add_voice_routes``).
 
     Open sockets are closed with 1001 on shutdown.
     """
-    app = web.Application()
+    app = web.Application(client_max_size=_MAX_REST_BODY)
     app[EMULATOR_SETTINGS] = settings
     app[EMULATOR_SESSIONS] = {}
     app[EMULATOR_FAULTS] = FaultPlan(
@@ -96,9 +101,14 @@ def create_emulator_app(settings: EmulatorSettings) -> web.Application:
     app[_OPEN_SOCKETS] = {}
     app.router.add_get(EMULATOR_PATH, _session_handler)
     add_router_routes(app, settings)  # the Router's REST endpoints (emulator/router.py)
+    store = VoiceStore(settings.workspace, transcript=settings.input_transcript)
+    add_voice_routes(app, settings, store)  # the voices API (emulator/voices.py)
     app.on_shutdown.append(_close_open_sockets)
     return app
 
+
+_MAX_REST_BODY = 64 * 1024 * 1024
+"""Largest REST request body: a clone carries several base64 samples of up to 4 MB each."""
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -120,7 +130,8 @@ def _json_error(status: int, grpc_status: str, message: str) -> web.Response:
 
 
 async def _session_handler(request: web.Request) -> web.StreamResponse:
-    """Refuse bad handshakes before the upgrade (§1.3); otherwise run one session."""
+    """Refuse bad handshakes before the upgrade (docs/emulator.md#handshake); otherwise run one
+    session."""
     settings = request.app[EMULATOR_SETTINGS]
     fault = request.app[EMULATOR_FAULTS].take()
     if fault is not None and fault.mode == "refuse":
@@ -151,12 +162,15 @@ async def _session_handler(request: web.Request) -> web.StreamResponse:
         return _json_error(400, "INVALID_ARGUMENT", "Expected a WebSocket upgrade request.")
     await ws.prepare(target)
     key = request.query.get("key")
-    if not key:  # §1.3: the prototype upgrades, then closes 1008
+    if not key:  # the prototype upgrades, then closes 1008 (#inworld-session-lifecycle)
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"No session key provided")
         return ws
+    store = request.app[VOICE_STORE]
     record = EmulatorConnection(
         key=key,
-        engine=EmulatorSession(settings, key),
+        engine=EmulatorSession(
+            settings, key, custom_voice=store.has if settings.known_custom_voices_only else None
+        ),
         headers=CIMultiDictProxy(CIMultiDict(request.headers)),
         query=dict(request.query),
         offered_subprotocols=offered,
@@ -168,7 +182,7 @@ async def _session_handler(request: web.Request) -> web.StreamResponse:
     sockets[ws] = record
     try:
         await _Pump(ws, record, settings, fault, request.transport).run()
-    except Exception:  # §1.3: the prototype closes 1011 on internal errors
+    except Exception:  # the prototype closes 1011 on internal errors (#inworld-session-lifecycle)
         record.close_code = WSCloseCode.INTERNAL_ERROR
         await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal server error")
         raise
@@ -208,6 +222,7 @@ class _Pump:
         self._fault = fault
         self._transport = transport
         self._stalled = False
+        self._latency = LatencyProfile(settings, record.key)
 
     async def run(self) -> None:
         """Send ``session.created``, then serve until the client or the server closes."""
@@ -246,17 +261,24 @@ class _Pump:
                 self._wake.set()
 
     async def _send_responses(self) -> None:
-        """Drain the engine's in-flight response, ``response_pace`` seconds between batches."""
+        """Drain the engine's in-flight response, ``response_pace`` seconds between batches,
+        the first delta held back by the latency profile (``latency.py``)."""
+        latency = self._latency
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._engine.has_pending_response and not self._ws.closed:
-                await self._send(self._engine.next_response_batch())
+                batch, rest, delay = latency.first_output(self._engine.next_response_batch())
+                if delay:
+                    await self._send(batch)
+                    await asyncio.sleep(delay)
+                    batch = rest if latency.still_current(self._engine, batch) else []
+                await self._send(batch)
                 if self._fault is not None and self._fault.mid_response:
                     await self._strike(self._fault)
                     return
                 if self._engine.has_pending_response:
-                    await asyncio.sleep(self._settings.response_pace)  # 0 still yields
+                    await asyncio.sleep(latency.pause(self._engine))  # 0 still yields
 
     async def _strike(self, fault: Fault) -> None:
         """The mid-response fault: close with a code, reset the connection, or stall."""
@@ -268,7 +290,8 @@ class _Pump:
         self._stalled = True
 
     async def _send_pings(self) -> None:
-        """App-level keep-alive (§1.4): ``{type:"ping", event_id, timestamp}``."""
+        """App-level keep-alive (``#inworld-session-lifecycle``): ``{type:"ping", event_id,
+        timestamp}``."""
         while True:
             await asyncio.sleep(self._settings.ping_interval)
             await self._send([self._engine.ping(int(time.time() * 1000))])

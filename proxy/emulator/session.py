@@ -1,7 +1,9 @@
 """The emulated session configuration: defaults, validation and the ``session.update`` merge.
 
-Implements reference §2.2 (partial updates merge; all-or-nothing on any invalid value),
-§2.3 (field layout), §2.4 (id validation via ``catalog``) and §2.5 (defaults).
+Implements docs/protocol-notes.md#inworld-session-update (partial updates merge; all-or-nothing
+on any invalid value; field layout), ``#inworld-model-ids`` there (id validation via
+``catalog``) and docs/emulator.md#session-configuration (defaults). ``#name`` below is a
+section of docs/protocol-notes.md.
 """
 
 import copy
@@ -21,8 +23,9 @@ __all__ = [
     "merge_update",
 ]
 
-# Top-level fields the emulated service decodes (§2.3 plus the §2.5 template). Anything else,
-# including snake_case `provider_data` (§2.2) and beta-era flat fields, is ignored and
+# Top-level fields the emulated service decodes (#inworld-session-update plus the prototype's
+# `session.created` template). Anything else, including snake_case `provider_data`
+# (#inworld-session-update) and beta-era flat fields, is ignored and
 # dropped, mirroring Inworld's Go server which decodes into a fixed struct.
 KNOWN_SESSION_FIELDS: frozenset[str] = frozenset(
     {
@@ -48,7 +51,8 @@ _TURN_TYPES = ("server_vad", "semantic_vad")
 
 
 class SessionUpdateError(RequestError):
-    """A ``session.update`` carried an invalid value; nothing of it may be applied (§2.2)."""
+    """A ``session.update`` carried an invalid value; nothing of it may be applied
+    (``#inworld-session-update``)."""
 
     def __init__(self, message: str, *, param: str, code: str = "invalid_value") -> None:
         """Record the error ``code`` and the dotted ``param`` path (``session.model``...)."""
@@ -56,7 +60,8 @@ class SessionUpdateError(RequestError):
 
 
 def default_session(settings: EmulatorSettings, *, session_id: str, now: float) -> Event:
-    """The full session object sent in ``session.created`` (§2.5 prototype template).
+    """The full session object sent in ``session.created`` (the prototype's template,
+    docs/emulator.md#session-configuration).
 
     ``now`` is the Unix time used for ``expires_at``.
     """
@@ -116,7 +121,10 @@ def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, A
 
 
 def merge_update(
-    current: Event, update: object, settings: EmulatorSettings
+    current: Event,
+    update: object,
+    settings: EmulatorSettings,
+    custom_voice: Callable[[str], bool] | None = None,
 ) -> tuple[Event, list[str]]:
     """Apply one ``session.update`` payload to ``current``.
 
@@ -124,20 +132,23 @@ def merge_update(
         current: the effective session (not modified).
         update: the event's ``session`` value as received.
         settings: catalogue extensions and format coercion.
+        custom_voice: when given, a ``<workspace>__<name>`` voice must pass it (the voices
+            store's lookup, ``voices.VoiceStore.has``).
 
     Returns:
         ``(new_session, ignored_fields)``: the full merged session and the top-level field
         names that were dropped as unknown.
 
     Raises:
-        SessionUpdateError: any invalid value; the caller must then apply nothing (§2.2).
+        SessionUpdateError: any invalid value; the caller must then apply nothing
+            (``#inworld-session-update``).
     """
     if not isinstance(update, Mapping):
         raise SessionUpdateError("Invalid 'session': expected an object.", param="session")
     patch: dict[str, Any] = {}
     ignored: list[str] = []
     for key, value in update.items():
-        if key == "modelId":  # legacy name (§2.2); `model` wins when both are sent
+        if key == "modelId":  # legacy name (#inworld-session-update); `model` wins if both
             patch.setdefault("model", value)
         elif key in KNOWN_SESSION_FIELDS:
             patch[key] = value
@@ -145,7 +156,7 @@ def merge_update(
             ignored.append(key)
     _validate_shapes(patch)
     merged = deep_merge(current, patch)
-    for path, check in _value_checks(settings):
+    for path, check in _value_checks(settings, custom_voice):
         if _touches(patch, path):
             value = _get(merged, path)
             if not check(value):
@@ -153,7 +164,7 @@ def merge_update(
                     f"Invalid value {value!r} for 'session.{'.'.join(path)}'.",
                     param="session." + ".".join(path),
                 )
-    if settings.coerce_audio_format:  # §5: Inworld coerces requested formats to PCM16 24 kHz
+    if settings.coerce_audio_format:  # Inworld coerces to PCM16 24 kHz (#inworld-audio-formats)
         merged["audio"]["input"]["format"] = dict(_PCM24K)
         merged["audio"]["output"]["format"] = dict(_PCM24K)
     return merged, ignored
@@ -177,6 +188,7 @@ def _validate_shapes(patch: Mapping[str, Any]) -> None:
 
 def _value_checks(
     settings: EmulatorSettings,
+    custom_voice: Callable[[str], bool] | None = None,
 ) -> tuple[tuple[tuple[str, ...], Callable[[Any], bool]], ...]:
     """(path, predicate) pairs checked against the merged session when the update touches the
     path. The order decides which error is reported when several values are bad."""
@@ -191,7 +203,7 @@ def _value_checks(
         return isinstance(v, str) and is_known_tts(v)
 
     def voice_ok(v: Any) -> bool:  # a string id only: OpenAI's {"id": ...} form is rejected
-        return isinstance(v, str) and is_known_voice(v, settings.extra_voices)
+        return isinstance(v, str) and is_known_voice(v, settings.extra_voices, custom_voice)
 
     return (
         (("type",), lambda v: v == "realtime"),
@@ -212,7 +224,7 @@ def _object_or_null(value: Any) -> bool:
 
 
 def _valid_modalities(value: Any) -> bool:
-    """``["audio"]``, ``["text"]`` or both, in any order (§2.3)."""
+    """``["audio"]``, ``["text"]`` or both, in any order (``#inworld-session-update``)."""
     return (
         isinstance(value, list)
         and 0 < len(value) == len(set(map(str, value)))
@@ -221,7 +233,8 @@ def _valid_modalities(value: Any) -> bool:
 
 
 def _valid_tools(value: Any) -> bool:
-    """A list of tool objects; function tools need a string ``name`` (§2.3)."""
+    """A list of tool objects; function tools need a string ``name``
+    (``#inworld-session-update``)."""
     if not isinstance(value, list):
         return False
     for tool in value:

@@ -1,9 +1,12 @@
 """Emulator settings: one frozen dataclass, every knob documented with its default.
 
-The hosted Inworld service leaves several behaviours unknown (reference §10 "Emulator switches",
-§11); each such behaviour is a field here so tests and users can pick either side.
+The hosted Inworld service leaves several behaviours unknown
+(docs/protocol-notes.md#inworld-unknowns, docs/emulator.md#determinism-settings-and-faults); each
+such behaviour is a field here so tests and users can pick either side. ``#name`` below is a
+section of docs/protocol-notes.md.
 """
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,7 +21,7 @@ class EmulatorSettings:
 
     Construction validates ranges and raises ``ValueError`` naming the bad field.
 
-    Credentials (reference §1.2):
+    Credentials (``#inworld-authentication``, docs/emulator.md#handshake):
         ``api_key`` / ``api_secret``: when both are ``None`` any well-formed credential is
         accepted. When both are set, ``Basic``/``Bearer``/``basic_`` credentials must equal
         ``base64(api_key:api_secret)``. When only ``api_key`` is set it is the portal's
@@ -32,10 +35,20 @@ class EmulatorSettings:
     """Secret half of the key; requires ``api_key``."""
 
     ping_interval: float = 10.0
-    """Seconds between app-level ``{"type":"ping"}`` frames (§1.4); 0 disables them."""
+    """Seconds between app-level ``{"type":"ping"}`` frames (``#inworld-session-lifecycle``); 0
+    disables them."""
     response_pace: float = 0.0
     """Seconds between successive audio chunks of a response. 0 streams as fast as possible
     (still yielding to the event loop); tests use > 0 to keep a response in flight."""
+    first_audio_ms: int = 0
+    """Latency profile (docs/emulator.md#latency-profile): milliseconds from
+    ``response.created`` to a response's first delta. 0: at once."""
+    jitter_ms: int = 0
+    """Each response's ``first_audio_ms`` varies uniformly by up to this many ms either way
+    (seeded by the session key, so runs repeat)."""
+    cancel_ms: int = 0
+    """Milliseconds a barge-in or ``response.cancel`` takes to stop a response, which streams
+    on meanwhile; the end of the user's next turn stops it at once. 0: at once."""
     audio_chunk_ms: int = 100
     """Duration of each ``response.output_audio.delta`` chunk (PCM16 24 kHz)."""
     audio_ms_per_char: int = 60
@@ -44,21 +57,25 @@ class EmulatorSettings:
     """Cap on the synthesized audio length of one reply."""
 
     omit_function_call_name: bool = True
-    """Leave ``name`` out of ``response.function_call_arguments.done`` like Inworld (§3.3 #1)."""
+    """Leave ``name`` out of ``response.function_call_arguments.done`` like Inworld
+    (``#inworld-function-call-name``)."""
     content_part_type: Literal["audio", "output_audio"] = "audio"
     """Assistant content-part type: prototype ``audio``/``text`` or GA ``output_audio``/
-    ``output_text`` (§3.3 #6)."""
+    ``output_text`` (``#inworld-content-labels``)."""
     echo_response_metadata: bool = False
     """Copy ``response.create.response.metadata`` into the response object. Unknown for Inworld
     (not documented), so off by default: a proxy must not rely on the upstream echoing it."""
     unknown_event_error: bool = False
-    """False: ignore unknown client event types (prototype, §4). True: answer an ``error``."""
+    """False: ignore unknown client event types (prototype, ``#inworld-client-events``). True:
+    answer an ``error``."""
     vad_events_without_turn_detection: bool = True
-    """Emit ``speech_started``/``speech_stopped`` even when ``turn_detection`` is null (§3.1:
-    Inworld fires them regardless). They never commit or interrupt in that mode."""
+    """Emit ``speech_started``/``speech_stopped`` even when ``turn_detection`` is null
+    (``#inworld-server-events``: Inworld reportedly fires them regardless). They never commit or
+    interrupt in that mode."""
     coerce_audio_format: bool = True
     """Force ``audio.input/output.format`` to PCM16 24 kHz in the effective session, as Inworld's
-    tau2 fork observed (§5). False echoes the requested format (audio stays PCM16 24 kHz)."""
+    tau2 fork observed (``#inworld-audio-formats``). False echoes the requested format (audio
+    stays PCM16 24 kHz)."""
 
     input_transcript: str = "Hello from the emulator."
     """What the fake speech recogniser "hears" for any detected speech."""
@@ -70,20 +87,29 @@ class EmulatorSettings:
     """End-of-speech silence when ``turn_detection.silence_duration_ms`` is absent."""
 
     default_model: str = "google-ai-studio/gemini-2.5-flash"
-    """LLM in ``session.created`` (§2.5, older docs)."""
+    """LLM in ``session.created`` (older docs, ``#inworld-model-ids``)."""
     default_voice: str = "Dennis"
-    """Voice in ``session.created`` (§2.5)."""
+    """Voice in ``session.created`` (docs/emulator.md#session-configuration)."""
     default_tts_model: str = "inworld-tts-1.5-mini"
-    """TTS model in ``session.created`` (§2.5, older docs)."""
+    """TTS model in ``session.created`` (older docs, docs/emulator.md#session-configuration)."""
     default_stt_model: str | None = None
-    """STT model in ``session.created``; None means ``transcription: null`` (§2.5 template)."""
+    """STT model in ``session.created``; None means ``transcription: null`` (the prototype's
+    template, docs/emulator.md#session-configuration)."""
     session_ttl_seconds: int = 900
-    """``expires_at`` = creation time + this (prototype, §2.5); not enforced."""
+    """``expires_at`` = creation time + this (prototype, docs/emulator.md#session-configuration);
+    not enforced."""
 
     extra_llm_providers: tuple[str, ...] = ()
     """Additional ``provider`` prefixes accepted in ``provider/model`` LLM ids."""
     extra_voices: tuple[str, ...] = ()
     """Additional voice ids accepted besides the catalogue and ``<workspace>__<name>`` ids."""
+    workspace: str = "emulator"
+    """The workspace the credential belongs to: cloned voices get ``<workspace>__<name>_<ts>``
+    ids (docs/protocol-notes.md#inworld-voices-api)."""
+    known_custom_voices_only: bool = False
+    """False: realtime sessions accept any well-formed ``<workspace>__<name>`` voice (what Inworld
+    does with an unknown one is not documented). True: only voices cloned on this emulator
+    (and not deleted since), so a test proves a clone reached the session."""
 
     max_msg_size: int = 16 * 1024 * 1024
     """Largest client frame accepted by the WebSocket (bytes; 0 = unlimited)."""
@@ -104,6 +130,9 @@ class EmulatorSettings:
         checks: tuple[tuple[str, bool], ...] = (
             ("ping_interval", self.ping_interval >= 0),
             ("response_pace", self.response_pace >= 0),
+            ("first_audio_ms", self.first_audio_ms >= 0),
+            ("jitter_ms", self.jitter_ms >= 0),
+            ("cancel_ms", self.cancel_ms >= 0),
             ("audio_chunk_ms", self.audio_chunk_ms > 0),
             ("audio_ms_per_char", self.audio_ms_per_char > 0),
             ("max_audio_ms", self.max_audio_ms > 0),
@@ -111,6 +140,7 @@ class EmulatorSettings:
             ("vad_min_speech_ms", self.vad_min_speech_ms > 0),
             ("default_silence_ms", self.default_silence_ms > 0),
             ("session_ttl_seconds", self.session_ttl_seconds > 0),
+            ("workspace", re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", self.workspace) is not None),
             ("max_msg_size", self.max_msg_size >= 0),
             ("max_recorded_events", self.max_recorded_events >= 0),
             ("content_part_type", self.content_part_type in ("audio", "output_audio")),

@@ -22,12 +22,14 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from proxy import __version__
-from proxy.metrics.observe import DOWN, UP, SessionObserver
+from proxy.metrics.calls import CallMetrics
+from proxy.metrics.observe import DOWN, PROTOCOLS, TRANSPORTS, UP, WEBSOCKET, SessionObserver
 
-__all__ = ["Metrics", "close_code_class", "session_outcome"]
+__all__ = ["REACTION_BUCKETS", "Metrics", "close_code_class", "session_outcome"]
 
 _PREFIX = "inworld_proxy"
 _LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 10)
+REACTION_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5)
 _OVERHEAD_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2)
 _CLOSE_CLASSES = {
     1000: "normal",
@@ -93,11 +95,11 @@ class _Totals:
             for kind, n in sizes.items():
                 _inc(self.message_bytes, (direction, kind), n)
         for direction, seconds in obs.audio_seconds.items():
-            _inc(self.audio_seconds, (direction,), seconds)
+            _inc(self.audio_seconds, (direction, obs.transport), seconds)
         for key, n in obs.tokens.items():
             _inc(self.tokens, key, n)
         for key, n in obs.barge_ins.items():
-            _inc(self.barge_ins, key, n)
+            _inc(self.barge_ins, (*key, obs.transport), n)
         for key, n in obs.errors.items():
             _inc(self.errors, key, n)
         for code, n in obs.refusals.items():
@@ -118,9 +120,13 @@ _DIR_TYPE = ("direction", "event_type")
 _COUNTERS = (
     ("messages", "WebSocket messages received, by direction and event type.", _DIR_TYPE),
     ("message_bytes", "Bytes of messages received, by direction and event type.", _DIR_TYPE),
-    ("audio_seconds", "Seconds of audio relayed, from base64 sizes.", ("direction",)),
+    (
+        "audio_seconds",
+        "Seconds of audio relayed, from base64 sizes, by direction and client transport.",
+        ("direction", "transport"),
+    ),
     ("tokens", "Tokens in response.done usage, by Inworld model and kind.", ("model", "kind")),
-    ("barge_ins", "Responses cancelled by the user.", ("model", "trigger")),
+    ("barge_ins", "Responses cancelled by the user.", ("model", "trigger", "transport")),
     ("errors", "Errors, by source and error code.", ("source", "code")),
     ("rewrites", "Translations the proxy applied, by kind.", ("kind",)),
 )
@@ -154,17 +160,29 @@ class Metrics:
         info = Gauge(f"{_PREFIX}_build_info", "Proxy version.", ["version"], registry=registry)
         info.labels(__version__).set(1)
         self.sessions_active = Gauge(
-            f"{_PREFIX}_sessions_active", "Client sessions currently open.", registry=registry
+            f"{_PREFIX}_sessions_active",
+            "Client sessions currently open, by transport (websocket, webrtc) and protocol "
+            "(realtime, live).",
+            ["transport", "protocol"],
+            registry=registry,
         )
         self.sessions = Counter(
             f"{_PREFIX}_sessions",
             "Client sessions ended, by outcome, client close code class and client dialect.",
-            ["outcome", "close_code_class", "dialect"],
+            ["outcome", "close_code_class", "dialect", "transport", "protocol"],
             registry=registry,
         )
         self.sessions_refused = Counter(
             f"{_PREFIX}_sessions_refused",
-            "Client sessions refused before relaying, by reason (max_sessions, draining).",
+            "Client sessions refused before relaying, by reason (max_sessions, draining, "
+            "key_sessions, token_sessions).",
+            ["reason"],
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            f"{_PREFIX}_connections_refused",
+            "Connections closed or requests refused before authentication, by reason "
+            "(proxy.web.admission.REFUSAL_REASONS).",
             ["reason"],
             registry=registry,
         )
@@ -190,7 +208,7 @@ class Metrics:
             f"{_PREFIX}_turn_latency_seconds",
             "End of the user's turn (speech_stopped, commit or response.create) to the "
             "response's first output audio delta.",
-            ["model"],
+            ["model", "transport"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
@@ -208,6 +226,22 @@ class Metrics:
             buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120),
             registry=registry,
         )
+        self.barge_in_reaction = Histogram(
+            f"{_PREFIX}_barge_in_reaction_seconds",
+            "Interrupted (cancelled) responses: the user's speech_started or the client's "
+            "response.cancel to the response's last audio delta (until=last_audio) and to its "
+            "response.done (until=done).",
+            ["model", "until"],
+            buckets=REACTION_BUCKETS,
+            registry=registry,
+        )
+        self.late_audio = Counter(
+            f"{_PREFIX}_barge_in_late_audio",
+            "Interrupted responses that kept sending audio more than 0.5 s after the user "
+            "started speaking (or the client cancelled).",
+            ["model"],
+            registry=registry,
+        )
         self.message_overhead = Histogram(
             f"{_PREFIX}_message_overhead_seconds",
             "Time a message spends in the proxy, receive to relayed (1 in 64 messages sampled).",
@@ -219,12 +253,20 @@ class Metrics:
         # observed often enough (1 message in 64) for that to show in a profile.
         self._overhead = {d: self.message_overhead.labels(d) for d in (UP, DOWN)}
         registry.register(_SessionCounters(self))
+        self.calls = CallMetrics(registry)  # WebRTC calls (proxy.metrics.calls)
+        for transport in TRANSPORTS:
+            for protocol in PROTOCOLS:
+                self.sessions_active.labels(transport, protocol)
+
+    def connections_refused_by(self, reason: str) -> None:
+        """Count one connection or request refused before authentication."""
+        self.connections_refused.labels(reason).inc()
 
     # -- sessions -----------------------------------------------------------------------------
 
     def session_started(self, observer: SessionObserver) -> None:
         """A client session was accepted: count it as active and start reading its counters."""
-        self.sessions_active.inc()
+        self.sessions_active.labels(observer.transport, observer.protocol).inc()
         self._live.add(observer)
 
     def session_ended(
@@ -239,9 +281,16 @@ class Metrics:
         """A session ended: fold its counters into the totals and count it."""
         if observer in self._live:
             self._live.discard(observer)
-            self.sessions_active.dec()
+            self.sessions_active.labels(observer.transport, observer.protocol).dec()
         self._ended.add(observer)
-        self.sessions.labels(outcome, close_code_class(client_code), dialect).inc()
+        labels = (
+            outcome,
+            close_code_class(client_code),
+            dialect,
+            observer.transport,
+            observer.protocol,
+        )
+        self.sessions.labels(*labels).inc()
         self.session_duration.observe(duration)
 
     def counter_totals(self) -> _Totals:
@@ -253,14 +302,20 @@ class Metrics:
 
     # -- TimingSink ---------------------------------------------------------------------------
 
-    def observe_turn_latency(self, model: str, seconds: float) -> None:
-        self.turn_latency.labels(model).observe(seconds)
+    def observe_turn_latency(self, model: str, seconds: float, transport: str = WEBSOCKET) -> None:
+        self.turn_latency.labels(model, transport).observe(seconds)
 
     def observe_first_text_latency(self, model: str, seconds: float) -> None:
         self.first_text_latency.labels(model).observe(seconds)
 
     def observe_response_duration(self, model: str, status: str, seconds: float) -> None:
         self.response_duration.labels(model, status).observe(seconds)
+
+    def observe_barge_in_reaction(self, model: str, until: str, seconds: float) -> None:
+        self.barge_in_reaction.labels(model, until).observe(seconds)
+
+    def count_late_audio(self, model: str) -> None:
+        self.late_audio.labels(model).inc()
 
     def observe_overhead(self, direction: str, seconds: float) -> None:
         child = self._overhead.get(direction)

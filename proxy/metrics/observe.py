@@ -14,13 +14,21 @@ by a multiple of 4 characters) is counted with the previous frame's audio size.
 
 Counters (messages, bytes, audio seconds, tokens, barge-ins, errors) are plain numbers on the
 observer, read by `proxy.metrics.collectors` at scrape time and folded into its totals when
-the session ends. Timings (turn latency, first text delta, response duration, sampled
-overhead) are rare and go straight to the injected `TimingSink`.
+the session ends. Timings (turn latency, first text delta, response duration, barge-in
+reaction, sampled overhead) are rare and go straight to the injected `TimingSink`.
 
 Turn latency: the end of the user's turn is the latest of server `input_audio_buffer.
 speech_stopped`, client `input_audio_buffer.commit` and client `response.create` seen before
 `response.created`; the turn ends at that response's first `response.output_audio.delta`.
 At most one observation per response, none for a response nobody asked for.
+
+Barge-in reaction: a response is interrupted at the first server `input_audio_buffer.
+speech_started` or client `response.cancel` while it is in flight. When it ends `cancelled`,
+the sink gets the time from that mark to its last audio delta (`last_audio`; 0 when no audio
+came after the mark) and to its `response.done` (`done`). Any interrupted response whose audio
+went on more than `LATE_AUDIO_SECONDS` after the mark is counted (`count_late_audio`), whatever
+its status. Besides a response's first audio delta, the clock is read for audio deltas only
+between such a mark and `response.done`.
 """
 
 from __future__ import annotations
@@ -35,33 +43,48 @@ from proxy.metrics.labels import OTHER, error_code_label
 
 __all__ = [
     "DOWN",
+    "LATE_AUDIO_SECONDS",
     "NULL_SINK",
+    "PROTOCOLS",
+    "TRANSPORTS",
     "UP",
+    "WEBRTC",
+    "WEBSOCKET",
     "SessionObserver",
     "TimingSink",
 ]
 
 UP = "client_to_upstream"
 DOWN = "upstream_to_client"
+WEBSOCKET, WEBRTC = "websocket", "webrtc"  # the client's transport (`transport` label)
+TRANSPORTS = (WEBSOCKET, WEBRTC)
+PROTOCOLS = ("realtime", "live")  # the client's API (`protocol` label): OpenAI Realtime or Live
 
 _APPEND = "input_audio_buffer.append"
 _AUDIO_DELTA = "response.output_audio.delta"
 _RESPONSE_STATUSES = frozenset({"completed", "cancelled", "failed", "incomplete"})
+LATE_AUDIO_SECONDS = 0.5  # audio this long after the user started speaking is "late"
 
 
 class TimingSink(Protocol):
     """Where timings go (implemented by `proxy.metrics.collectors.Metrics`). Labels are bounded."""
 
-    def observe_turn_latency(self, model: str, seconds: float) -> None: ...
+    def observe_turn_latency(
+        self, model: str, seconds: float, transport: str = "websocket"
+    ) -> None: ...
     def observe_first_text_latency(self, model: str, seconds: float) -> None: ...
     def observe_response_duration(self, model: str, status: str, seconds: float) -> None: ...
     def observe_overhead(self, direction: str, seconds: float) -> None: ...
+    def observe_barge_in_reaction(self, model: str, until: str, seconds: float) -> None: ...
+    def count_late_audio(self, model: str) -> None: ...
 
 
 class _NullSink:
     """A TimingSink that drops everything."""
 
-    def observe_turn_latency(self, model: str, seconds: float) -> None:
+    def observe_turn_latency(
+        self, model: str, seconds: float, transport: str = "websocket"
+    ) -> None:
         pass
 
     def observe_first_text_latency(self, model: str, seconds: float) -> None:
@@ -71,6 +94,12 @@ class _NullSink:
         pass
 
     def observe_overhead(self, direction: str, seconds: float) -> None:
+        pass
+
+    def observe_barge_in_reaction(self, model: str, until: str, seconds: float) -> None:
+        pass
+
+    def count_late_audio(self, model: str) -> None:
         pass
 
 
@@ -93,6 +122,9 @@ class _Response:
     text_seen: bool = False
     user_spoke: bool = False
     cancel_requested: bool = False
+    watch: bool = True  # an audio delta needs a look: the first one, or any after `interrupted`
+    interrupted: float | None = None  # when the user spoke or the client cancelled
+    last_audio: float | None = None  # the last audio delta after `interrupted`
 
 
 @dataclass(slots=True)
@@ -133,6 +165,9 @@ class SessionObserver:
         model: the model name known before the session opens (`?model=`), if any.
         rewrites: the `Translator`'s rewrite tally (kind -> count), read by metrics.
         refusals: the `Translator`'s tally of client frames it refused (error code -> count).
+        transport: the client's transport, `websocket` or `webrtc` (a label of the session,
+            audio-seconds and barge-in counters; the sink labels turn latency itself).
+        protocol: the client's API, `realtime` or `live` (a label of the session counters).
     """
 
     def __init__(
@@ -144,8 +179,12 @@ class SessionObserver:
         model: str | None = None,
         rewrites: dict[str, int] | None = None,
         refusals: dict[str, int] | None = None,
+        transport: str = WEBSOCKET,
+        protocol: str = "realtime",
     ) -> None:
         self._sink = sink
+        self.transport = transport
+        self.protocol = protocol
         self._clock = clock
         self._model_label = model_label
         self.model = model_label(model)
@@ -183,6 +222,7 @@ class SessionObserver:
                 self._turn_mark = self._clock()
             elif label == "response.cancel" and self._response is not None:
                 self._response.cancel_requested = True
+                self._interrupt(self._response)
 
     def append_from_client(self, text: bytes) -> None:
         """An audio append the relay forwarded on its hot path (`from_client`, cheaper; call
@@ -211,8 +251,14 @@ class SessionObserver:
             run.restart(len(text), b64_decoded_size(text, "delta"))
         run.count += 1
         response = self._response
-        if response is not None and not response.audio_seen:
-            self._first_audio(response)
+        if response is not None and response.watch:
+            self._audio(response)
+
+    def input_audio_seconds(self) -> float:
+        """Seconds of input audio the client has sent so far, hot-path runs included, without
+        folding them (the core's transcription `usage` reads it on commits, never per frame)."""
+        run = self._appends
+        return self.audio_seconds[UP] + (run.audio + run.count * run.size) / self._rate_in
 
     def settle(self) -> None:
         """Fold the hot-path runs into `messages`, `bytes` and `audio_seconds` (readers of
@@ -244,14 +290,20 @@ class SessionObserver:
         response = self._response
         if label == _AUDIO_DELTA:
             self.audio_seconds[DOWN] += b64_decoded_size(text, "delta") / self._rate_out
-            if response is not None and not response.audio_seen:
-                self._first_audio(response)
+            if response is not None and response.watch:
+                self._audio(response)
         elif label in TEXT_DELTAS and response is not None and not response.text_seen:
             self._first_text(response)
 
     def overhead(self, direction: str, seconds: float) -> None:
         """A sampled frame's time inside the proxy."""
         self._sink.observe_overhead(direction, seconds)
+
+    def count_barge_in(self, trigger: str) -> None:
+        """A barge-in only the client's transport saw: a WebRTC call's buffered reply cut short
+        (`turn_detected` or `client_cancel`) after the upstream had finished the response."""
+        key = (self.model, trigger)
+        self.barge_ins[key] = self.barge_ins.get(key, 0) + 1
 
     def count_error(self, source: str, code: object) -> None:
         """One error from `source` (`upstream`, `handshake`, ...) with a wire error code."""
@@ -267,14 +319,15 @@ class SessionObserver:
             delta = event.get("delta")
             if isinstance(delta, str):
                 self.audio_seconds[DOWN] += b64_size(delta, 0, len(delta)) / self._rate_out
-            if response is not None and not response.audio_seen:
-                self._first_audio(response)
+            if response is not None and response.watch:
+                self._audio(response)
         elif kind in TEXT_DELTAS:
             if response is not None and not response.text_seen:
                 self._first_text(response)
         elif kind == "input_audio_buffer.speech_started":
             if response is not None:
                 response.user_spoke = True
+                self._interrupt(response)
         elif kind == "input_audio_buffer.speech_stopped":
             self._turn_mark = self._clock()
         elif kind == "response.created":
@@ -287,11 +340,35 @@ class SessionObserver:
         elif kind == "error":
             self.count_error("upstream", _get(event, "error", "code"))
 
-    def _first_audio(self, response: _Response) -> None:
-        response.audio_seen = True
-        if response.turn_start is not None:
-            self.turns += 1
-            self._sink.observe_turn_latency(self.model, self._clock() - response.turn_start)
+    def _audio(self, response: _Response) -> None:
+        """An audio delta of a `watch`ed response: its first (turn latency), or one after the
+        user interrupted it (its time is kept)."""
+        if response.interrupted is not None:
+            response.last_audio = self._clock()
+        else:
+            response.watch = False
+        if not response.audio_seen:
+            response.audio_seen = True
+            if response.turn_start is not None:
+                self.turns += 1
+                self._sink.observe_turn_latency(self.model, self._clock() - response.turn_start)
+
+    def _interrupt(self, response: _Response) -> None:
+        """The user spoke (or the client cancelled) while `response` was in flight."""
+        if response.interrupted is None:
+            response.interrupted = self._clock()
+            response.watch = True
+
+    def _reaction(self, response: _Response, status: str) -> None:
+        """Barge-in reaction of an interrupted response that just ended with `status`."""
+        mark = response.interrupted
+        assert mark is not None
+        talked = 0.0 if response.last_audio is None else response.last_audio - mark
+        if talked > LATE_AUDIO_SECONDS:
+            self._sink.count_late_audio(self.model)
+        if status == "cancelled":
+            self._sink.observe_barge_in_reaction(self.model, "last_audio", talked)
+            self._sink.observe_barge_in_reaction(self.model, "done", self._clock() - mark)
 
     def _first_text(self, response: _Response) -> None:
         response.text_seen = True
@@ -308,6 +385,8 @@ class SessionObserver:
             self._sink.observe_response_duration(
                 self.model, label, self._clock() - response.started
             )
+            if response.interrupted is not None:
+                self._reaction(response, label)
         if label == "cancelled":
             reason = _get(body, "status_details", "reason")
             trigger = None

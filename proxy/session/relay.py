@@ -25,7 +25,20 @@ wake-ups per period and no per-frame work beyond one counter; writes never block
 bounded per direction by `max_queued_bytes` (the transport's buffer is checked before each write); a
 too-big message from either side ends in an `error` event and 1009; an upstream that vanishes
 (reset, missed heartbeat) ends in an `error` event and 1011. Closing a peer that does not
-answer is bounded by `close_timeout`.
+answer is bounded by `close_timeout`. Unfinished messages count against the session's memory
+budget (drawn from the process's, `limits.max_unfinished_bytes*`: over it, `error` and 1013)
+and must be whole within `limits.message_timeout` (`error` and 1008); `proxy.ws.budget`.
+
+Invalid UTF-8 (RFC 6455 §8.1): every TEXT message the relay handles is checked
+(`proxy.ws.utf8`; reassembled ones by the link, fragment by fragment), except the audio
+appends and deltas it forwards unparsed by their prefix (a pass over every audio frame would
+cost more than the rest of its path; audio events are ASCII JSON). A client's invalid message
+fails the client's connection with 1007 (Inworld gets 1000); the upstream's fails the
+upstream's with 1007 and the client gets 1011 `upstream protocol error`.
+
+Shadow traffic: when `shadow` is set (a `Tap`, `proxy.session.shadow`), every client message
+the relay forwarded is also handed to it: an audio append as its frame was received (never
+parsed), any other message as its payload. Without a shadow that costs one attribute check.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import orjson
 import structlog
@@ -56,14 +70,32 @@ from proxy.metrics.collectors import session_outcome
 from proxy.metrics.observe import DOWN, NULL_SINK, UP, SessionObserver
 from proxy.session.watchdog import watch
 from proxy.upstream.inworld import UpstreamRefused
+from proxy.ws.budget import Budget
 from proxy.ws.link import LOST, Link
+from proxy.ws.utf8 import valid_utf8
 
-__all__ = ["Dial", "Relay", "SessionEnd"]
+__all__ = ["Dial", "Relay", "SessionEnd", "Tap"]
 
 Dial = Callable[[], Awaitable[Link]]
 
 _SAMPLE_MASK = 63  # time 1 message in 64 per direction for the overhead histogram
 _TOO_BIG = 1009
+_NOT_UTF8 = (1007, "invalid UTF-8 in a text message")
+# A link this side failed for a limit (code -> the error event): the client's own ...
+_CLIENT_LIMITS = {1009: "message_too_big", 1008: "message_timeout", 1013: "message_buffers_full"}
+# ... and the upstream's (code -> the error event, the client's close code).
+_UPSTREAM_LIMITS = {
+    1009: ("upstream_message_too_big", 1009),
+    1008: ("upstream_message_timeout", 1011),
+    1013: ("message_buffers_full", 1013),
+}
+
+
+class Tap(Protocol):
+    """Takes a copy of the client's input (a shadow session); must never block or raise."""
+
+    def frame(self, raw: bytes) -> None: ...
+    def message(self, data: bytes) -> None: ...
 
 
 @dataclass(slots=True)
@@ -105,6 +137,9 @@ class Relay:
         observer: the session's metrics observer, fed every frame received (default: one
             whose timings go nowhere).
         limits: timeouts and caps (`[limits]`); the defaults when omitted.
+        budget: the process's budget for unfinished messages (`proxy.ws.budget`), which the
+            session's own (`limits.max_unfinished_bytes_per_session`) draws on; None: only
+            the session's own applies.
     """
 
     def __init__(
@@ -116,11 +151,14 @@ class Relay:
         observer: SessionObserver | None = None,
         *,
         limits: LimitsConfig | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._client = client
         self._observer = observer or SessionObserver(
             NULL_SINK, clock=time.monotonic, model_label=lambda _: "other"
         )
+        # input transcription `usage` reads the observer's audio count (on commits only)
+        translator.count_input_audio(self._observer.input_audio_seconds)
         self._debug = log.is_enabled_for(logging.DEBUG)  # per-message lines (never payloads)
         self._dial = dial
         self._translator = translator
@@ -138,13 +176,19 @@ class Relay:
         self._close_upstream: tuple[int, str] | None = None
         self._limits = limits = limits or LimitsConfig()
         self._max_queued = limits.max_queued_bytes
+        self._budget = Budget(limits.max_unfinished_bytes_per_session, parent=budget)
         self._activity = 0  # frames either way, keep-alives excepted (read by the watchdog)
+        self.shadow: Tap | None = None  # gets the client's input too (shadow traffic)
         self.end = SessionEnd()
 
     async def run(self) -> SessionEnd:
         """Relay until either side ends; close both links; return how it ended."""
-        self._client.attach(self.from_client, self.from_client_binary, self.client_closed)
-        self._client.offer_hot(self._append_prefixes, self.hot_from_client)
+        client = self._client
+        client.attach(
+            self.from_client, self.from_client_binary, self.client_closed, check_frames=False
+        )
+        client.limit(self._budget, self._limits.message_timeout or None)
+        client.offer_hot(self._append_prefixes, self.hot_from_client)
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = (
@@ -215,7 +259,10 @@ class Relay:
             assert isinstance(command, ToUpstream)
             upstream.send_text(_utf8(command.text))
         self._delta_prefixes = self._translator.delta_prefixes  # the route may be pass-through
-        upstream.attach(self.from_upstream, self.from_upstream_binary, self.upstream_closed)
+        upstream.attach(
+            self.from_upstream, self.from_upstream_binary, self.upstream_closed, check_frames=False
+        )
+        upstream.limit(self._budget, self._limits.message_timeout or None)
         upstream.peer, self._client.peer = self._client, upstream  # batch writes per read
         self._ready = upstream
         self._upstream_ready.set()
@@ -249,10 +296,15 @@ class Relay:
             if not upstream.forward(raw, self._max_queued):
                 self._slow_reader("upstream")
                 return
+            if self.shadow is not None:
+                self.shadow.frame(raw)
             if self._debug:
                 self._log_message(UP, "input_audio_buffer.append", len(data))
             if sampled:
                 self._observer.overhead(UP, time.perf_counter() - started)
+            return
+        if raw is not None and not valid_utf8(data):  # reassembled ones: the link checked
+            self._client.fail(*_NOT_UTF8)
             return
         translator = self._translator
         commands = translator.from_client(data)
@@ -262,6 +314,8 @@ class Relay:
         else:
             self._execute(commands, data, raw)
         self._observer.from_client(translator.last_type, data, translator.last_event)
+        if self.shadow is not None:
+            self.shadow.message(data)
         if self._debug:
             self._log_message(UP, translator.last_type, len(data))
         if sampled:
@@ -285,6 +339,8 @@ class Relay:
         if not upstream.forward(raw, self._max_queued):
             self._slow_reader("upstream")
             return True
+        if self.shadow is not None:
+            self.shadow.frame(raw)
         if self._debug:
             self._log_message(UP, "input_audio_buffer.append", length)
         if sampled:
@@ -303,10 +359,10 @@ class Relay:
 
     def client_closed(self, code: int, reason: str, broken: bool) -> None:
         """The client closed, vanished, or broke the protocol."""
-        if broken:
+        if broken:  # the proxy failed the client's connection: a limit, or a protocol error
             self.end.reason = reason if code != _TOO_BIG else "client message too big"
-            if code == _TOO_BIG:
-                self._client.send_text(_utf8(limit_error("message_too_big")))
+            if (kind := _CLIENT_LIMITS.get(code)) is not None:
+                self._client.send_text(_utf8(limit_error(kind)))
             self._finish("proxy", client=(code, reason), upstream=(1000, self.end.reason))
             return
         if code == LOST:
@@ -335,6 +391,9 @@ class Relay:
             if sampled:
                 self._observer.overhead(DOWN, time.perf_counter() - started)
             return
+        if raw is not None and not valid_utf8(data) and self._upstream is not None:
+            self._upstream.fail(*_NOT_UTF8)
+            return
         commands = translator.from_upstream(data)
         if commands is FORWARD:  # goes on as received
             if self._pass_on(client, data, raw):
@@ -360,11 +419,14 @@ class Relay:
         """The upstream closed, vanished, or broke the protocol."""
         self.end.upstream_code = code
         self.end.reason = reason or "upstream closed"
-        if broken and code == _TOO_BIG:
-            self.end.reason = "upstream message too big"
-            error = limit_error("upstream_message_too_big", self._translator.provider)
+        if broken and code in _UPSTREAM_LIMITS:
+            kind, sent = _UPSTREAM_LIMITS[code]
+            self.end.reason = (
+                "upstream message too big" if code == _TOO_BIG else f"upstream {reason}"
+            )
+            error = limit_error(kind, self._translator.provider)
             self._client.send_text(_utf8(error))
-            self._finish("proxy", client=(code, self.end.reason), upstream=(code, self.end.reason))
+            self._finish("proxy", client=(sent, self.end.reason), upstream=(code, self.end.reason))
             return
         if broken:  # Inworld broke the protocol: it is told why, the client gets a server error
             self.end.reason = f"upstream protocol error: {reason}"

@@ -15,6 +15,9 @@
   variant's model for the client's model name) and, for `openai`, pass-through mode.
 
 The winner's route, variant and provider label the session's log lines and route metrics.
+A variant with its own `url` is dialled there instead of the provider's URL. A route's
+`shadow`, when this caller is in its share, is `shadow` (a `Candidate`; `open_upstream` dials
+it, `proxy.session.shadow` runs it).
 """
 
 from __future__ import annotations
@@ -31,16 +34,25 @@ import orjson
 import structlog
 
 from proxy.config import Config, Rules
-from proxy.config.routes import Route, Variant, candidates, find_route, sticky_value
+from proxy.config.routes import (
+    Route,
+    Shadow,
+    Variant,
+    candidates,
+    find_route,
+    shadowed,
+    sticky_value,
+)
 from proxy.core.commands import ToUpstream
 from proxy.core.dialect import Dialect
 from proxy.core.passthrough import RoutedTranslator
 from proxy.core.sniff import sniff_type
 from proxy.core.translate import Translator
+from proxy.core.turn_detection import rules_for_route
 from proxy.metrics.collectors import Metrics
 from proxy.metrics.labels import model_labeler
 from proxy.metrics.observe import SessionObserver
-from proxy.metrics.routes import RouteLabels, RouteMetrics
+from proxy.metrics.routes import PRIMARY, RouteLabels, RouteMetrics, account_variant
 from proxy.session.relay import SessionEnd
 from proxy.upstream.inworld import UpstreamRefused, connect, new_session_key
 from proxy.upstream.openai import connect_openai
@@ -101,6 +113,8 @@ class SessionRoute:
         self.name = name
         self.client = client
         self.route: Route | None = find_route(cfg.routing, name)
+        self.shadow: Shadow | None = None  # the route's shadow, if this caller is in its share
+        self.shadow_candidate: Candidate | None = None
         if self.route is None:
             self.candidates: tuple[Candidate, ...] = (Candidate(None, cfg.rules),)
         else:
@@ -108,7 +122,12 @@ class SessionRoute:
                 cfg.routing, client_key=client.client_key, headers=headers, fallback=session_id
             )
             chosen = candidates(self.route, key, cfg.routing.salt)
-            self.candidates = tuple(Candidate(v, variant_rules(cfg.rules, name, v)) for v in chosen)
+            rules = rules_for_route(cfg.rules, self.route)  # the route's own turn_detection
+            self.candidates = tuple(Candidate(v, variant_rules(rules, name, v)) for v in chosen)
+            self.shadow = shadowed(self.route, key, cfg.routing.salt)
+            if self.shadow is not None:
+                variant = self.shadow.variant
+                self.shadow_candidate = Candidate(variant, variant_rules(rules, name, variant))
         self.current = self.candidates[0]
         self.fallbacks = 0
         self.session_key: str | None = None  # Inworld's ?key= of the serving upstream
@@ -183,7 +202,7 @@ class SessionRoute:
             started = time.monotonic()
             self.session_key = session_key if index == 0 else new_session_key()
             try:
-                ws = await self._open(candidate, self.session_key)
+                ws = await self.open_upstream(candidate, self.session_key)
             except UpstreamRefused as exc:
                 if final:
                     raise
@@ -213,13 +232,20 @@ class SessionRoute:
         if isinstance(translator, RoutedTranslator):
             translator.passthrough = candidate.provider == "openai"
 
-    async def _open(self, candidate: Candidate, session_key: str) -> Link:
+    async def open_upstream(self, candidate: Candidate, session_key: str) -> Link:
+        """Dial `candidate` (at its variant's `url`, if it has one) with this client's
+        handshake details; no setup check.
+
+        Raises:
+            UpstreamRefused: the handshake failed.
+        """
         max_size = self.cfg.server.max_message_bytes
         heartbeat = self.cfg.limits.heartbeat_interval or None
         variant = candidate.variant
         if variant is not None and variant.provider == "openai":
+            openai = self.cfg.openai
             return await connect_openai(
-                self.cfg.openai,
+                dataclasses.replace(openai, url=variant.url) if variant.url else openai,
                 model=variant.model or self.name or "",
                 intent=self.client.intent,
                 beta_header=self.client.beta_header,
@@ -228,8 +254,11 @@ class SessionRoute:
                 heartbeat=heartbeat,
                 ssl_context=self.tls,
             )
+        upstream = self.cfg.upstream
+        if variant is not None and variant.url:
+            upstream = dataclasses.replace(upstream, url=variant.url)
         return await connect(
-            self.cfg.upstream,
+            upstream,
             session_key,
             max_msg_size=max_size,
             heartbeat=heartbeat,
@@ -286,17 +315,9 @@ class SessionRoute:
     def account(
         self, route_metrics: RouteMetrics, observer: SessionObserver, end: SessionEnd
     ) -> None:
-        """Count the ended session and its errors under the serving variant."""
-        labels = self.labels.values()
-        route_metrics.sessions.labels(*labels, end.outcome).inc()
-        by_source: dict[str, int] = {}
-        for (source, _), n in observer.errors.items():
-            by_source[source] = by_source.get(source, 0) + n
-        refused = sum(observer.refusals.values())
-        if refused:
-            by_source["client"] = by_source.get("client", 0) + refused
-        for source, n in by_source.items():
-            route_metrics.errors.labels(*labels, source).inc(n)
+        """Count the ended session, its errors, tokens and audio under the serving variant."""
+        route_metrics.sessions.labels(*self.labels.values(), end.outcome).inc()
+        account_variant(route_metrics, self.labels, PRIMARY, observer)
 
 
 def _error_summary(text: str | bytes) -> str:

@@ -1,8 +1,9 @@
 """The Inworld side of a session: URL, headers and the dial. The only module that knows them.
 
-`inworld-realtime.md` §1: `<url>?key=<session id>&protocol=realtime`, `Authorization: Basic
-<base64 id:secret>`. Nothing from the client's handshake (its `Authorization`, `OpenAI-Beta`,
-sub-protocols) is ever forwarded: the headers are built here from configuration alone.
+`docs/protocol-notes.md#inworld-endpoint` and `#inworld-authentication`:
+`<url>?key=<session id>&protocol=realtime`, `Authorization: Basic <base64 id:secret>`. Nothing
+from the client's handshake (its `Authorization`, `OpenAI-Beta`, sub-protocols) is ever
+forwarded: the headers are built here from configuration alone.
 """
 
 from __future__ import annotations

@@ -17,7 +17,10 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from proxy.config import Config
 from proxy.metrics.collectors import Metrics
 from proxy.metrics.routes import RouteMetrics
+from proxy.web.admission import Admission
 from proxy.web.appkeys import (
+    ADMISSION,
+    CAPS,
     CONFIG,
     HTTP,
     LIFECYCLE,
@@ -27,14 +30,19 @@ from proxy.web.appkeys import (
     ROUTE_METRICS,
     SESSIONS,
     TOKEN_SECRET,
+    UNFINISHED,
     UPSTREAM_TLS,
     Lifecycle,
     LiveConfig,
 )
+from proxy.web.calls import add_call_routes
+from proxy.web.caps import SessionCaps
 from proxy.web.client_secrets import beta_sessions, client_secrets, demo_page
 from proxy.web.guard import guard
+from proxy.web.live import add_live_routes
 from proxy.web.realtime import realtime_handler
 from proxy.web.router_rest import chat_completions, get_model, list_models
+from proxy.ws.budget import Budget
 
 __all__ = ["create_app"]
 
@@ -104,10 +112,15 @@ def create_app(
     app[SESSIONS] = set()
     app[UPSTREAM_TLS] = ssl.create_default_context()  # one CA store load, not one per dial
     app[LIFECYCLE] = Lifecycle()
+    app[ADMISSION] = Admission(cfg.limits, app[METRICS].connections_refused_by)
+    app[CAPS] = SessionCaps()
+    app[UNFINISHED] = Budget(cfg.limits.max_unfinished_bytes)  # limit updated per session
     app.cleanup_ctx.append(_http_client)
     app.on_shutdown.append(_close_sessions)
     app.router.add_get("/v1/realtime", realtime_handler)
     app.router.add_get("/realtime", realtime_handler)
+    add_call_routes(app)  # WebRTC signalling (the optional `webrtc` extra: proxy.web.calls)
+    add_live_routes(app, cfg)  # OpenAI Live clients: /v1/live/sessions (proxy.web.live)
     for path, handler in (
         ("/v1/realtime/client_secrets", client_secrets),
         ("/v1/realtime/sessions", beta_sessions),

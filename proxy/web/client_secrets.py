@@ -1,4 +1,5 @@
-"""REST endpoints that mint ephemeral client tokens (OpenAI's shapes, `openai-realtime.md` §4).
+"""REST endpoints that mint ephemeral client tokens (OpenAI's shapes,
+`docs/protocol-notes.md#openai-ephemeral-tokens`).
 
 - `POST /v1/realtime/client_secrets` (GA): `{"expires_after": {"seconds": N}, "session": {...}}`
   -> `{"value": "ek_...", "expires_at": T, "session": {...}}`; N 10..`tokens.max_ttl`,
@@ -6,20 +7,27 @@
 - `POST /v1/realtime/sessions` (beta): a flat session -> the session plus
   `client_secret: {value, expires_at}`; lifetime 60 s, as OpenAI's.
 
-`GET /` serves the browser demo page (`server.demo_page`).
+`GET /` serves the browser demo page (`server.demo_page`) with a Content-Security-Policy that
+allows only its own inline script and style (by hash) and connections to the proxy itself, and
+`X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`.
 
 The token carries the session config (in GA form); the proxy applies it when a client connects
 with the token (`proxy.web.guard`). Guarded like every `/v1` route: when client keys are set, the
-caller must present one.
+caller must present one, and a token is refused (401): tokens open sessions, they do not
+mint more. Bodies are parsed by orjson; nesting past its limits is a 400, never a 500.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import time
 import uuid
 from importlib import resources
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from proxy.core.dialect import is_ga_session, session_to_ga
@@ -33,16 +41,38 @@ _GA_DEFAULT_TTL = 600
 _BETA_TTL = 60
 
 
+def _inline_hashes(page: str, tag: str) -> str:
+    """CSP source expressions for every inline `<tag>` block of `page` (sha256 of its text)."""
+    blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", page, flags=re.DOTALL)
+    digests = (hashlib.sha256(block.encode()).digest() for block in blocks)
+    return " ".join(f"'sha256-{base64.b64encode(d).decode()}'" for d in digests)
+
+
+def demo_headers(page: str) -> dict[str, str]:
+    """The security headers of the demo page (see the module docstring)."""
+    policy = (
+        f"default-src 'none'; script-src {_inline_hashes(page, 'script')}; "
+        f"style-src {_inline_hashes(page, 'style')}; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
 async def demo_page(_: web.Request) -> web.Response:
     """The browser demo (`proxy/static/demo.html`): microphone in, speaker out, via a token."""
     page = resources.files("proxy.web").joinpath("static/demo.html").read_text(encoding="utf-8")
-    return web.Response(text=page, content_type="text/html")
+    return web.Response(text=page, content_type="text/html", headers=demo_headers(page))
 
 
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError:
+        body = orjson.loads(await request.read()) if request.can_read_body else {}
+    except orjson.JSONDecodeError:  # also nesting past orjson's limit
         return json_error(400, "invalid_json", "The request body is not valid JSON.")
     if not isinstance(body, dict):
         return json_error(400, "invalid_type", "The request body must be a JSON object.")

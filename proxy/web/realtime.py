@@ -22,18 +22,22 @@ from proxy.metrics.observe import SessionObserver
 from proxy.metrics.routes import VariantSink
 from proxy.session.relay import Relay, SessionEnd
 from proxy.session.route import ClientSide, SessionRoute
+from proxy.session.shadow import shadow_for
 from proxy.upstream.inworld import new_session_key
 from proxy.web.appkeys import (
+    CAPS,
     LIFECYCLE,
     LIVE_CONFIG,
     LOGGER,
     METRICS,
     ROUTE_METRICS,
     SESSIONS,
+    UNFINISHED,
     UPSTREAM_TLS,
 )
 from proxy.web.auth import presented_credential
-from proxy.web.guard import PRESET_SESSION
+from proxy.web.caps import owner_cap, pinned_session, refusal
+from proxy.web.guard import OWNER, PRESET_SESSION
 from proxy.ws.handover import ClientSocket
 from proxy.ws.link import Link
 
@@ -106,7 +110,10 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         return draining_response()
     session_id = f"sess_{uuid.uuid4().hex[:20]}"  # the proxy's own id, for logs
     session_key = new_session_key()  # Inworld's ?key=, a separate UUID4
-    url_model = request.query.get("model") or None
+    owner = request.get(OWNER)  # whose sessions this one counts against (proxy.web.caps)
+    pinned, url_model = pinned_session(
+        owner, request.get(PRESET_SESSION), request.query.get("model") or None
+    )  # a token's model wins over ?model=
     dialect = detect_dialect(request.headers.get("OpenAI-Beta"), offered)
     log = app[LOGGER].bind(session_id=session_id, inworld_session_key=session_key)
     await client.prepare(request)
@@ -115,6 +122,13 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         log.warning("session_refused", reason="max_sessions", limit=cfg.limits.max_sessions)
         await client.send_str(limit_error("session_limit"))
         await client.close(code=1013, message=b"too many sessions")
+        return client
+    if owner is not None and not app[CAPS].acquire(owner, owner_cap(cfg, owner)):
+        reason, code = refusal(owner)
+        metrics.sessions_refused.labels(reason).inc()
+        log.warning("session_refused", reason=reason, limit=owner_cap(cfg, owner))
+        await client.send_str(limit_error(code))
+        await client.close(code=1013, message=b"too many sessions for this credential")
         return client
     link = Link(
         client_side=False,
@@ -144,6 +158,8 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
             preset=preset,
             transcription=request.query.get("intent") == "transcription",
         )
+        if pinned is not None:
+            translator.lock(pinned, cfg.tokens.locked_fields)
         observer = SessionObserver(
             VariantSink(metrics, route_metrics, lambda: route.labels),
             clock=time.monotonic,
@@ -165,23 +181,37 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
 
         log.info(
             "session_start",
+            protocol="realtime",
             dialect=dialect,
             model=url_model,
             peer=request.remote,
             subprotocol=client.ws_protocol,
             **route.log_fields(),
         )
-        relay = Relay(link, dial, translator, log, observer, limits=cfg.limits)
+        unfinished = app[UNFINISHED]
+        unfinished.limit = cfg.limits.max_unfinished_bytes  # the newest config's, after a reload
+        relay = Relay(link, dial, translator, log, observer, limits=cfg.limits, budget=unfinished)
+        shadow = shadow_for(
+            route, translator, route_metrics=route_metrics, limits=cfg.limits, log=log
+        )
+        if shadow is not None:  # mirrored to a second upstream, never heard (docs/routing.md)
+            relay.shadow = shadow.tap
     except BaseException:
         link.abort()
         link.release()
+        if owner is not None:
+            app[CAPS].release(owner)
         raise
     app[SESSIONS].add(relay)
     lifecycle.idle.clear()
+    if shadow is not None:
+        shadow.start()
     try:
         await relay.run()
     finally:  # also when the handler is cancelled: the accounting below never awaits
         link.release()
+        if owner is not None:
+            app[CAPS].release(owner)
         app[SESSIONS].discard(relay)
         if not app[SESSIONS]:
             lifecycle.idle.set()
@@ -189,6 +219,7 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         route.account(route_metrics, observer, relay.end)
         log.info(
             "session_end",
+            protocol="realtime",
             dialect=dialect,
             model=translator.names.model or url_model,
             inworld_model=observer.model,
@@ -207,6 +238,8 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
             fallbacks=route.fallbacks,
             **route.log_fields(),
         )
+        if shadow is not None:  # after the client's accounting: bounded by close_timeout
+            await shadow.finish()
     return client
 
 

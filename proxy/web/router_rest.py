@@ -1,4 +1,4 @@
-"""REST passthrough to Inworld's OpenAI-compatible Router (`inworld-realtime.md` §8).
+"""REST passthrough to Inworld's OpenAI-compatible Router (`docs/protocol-notes.md#inworld-router`).
 
 - `POST /v1/chat/completions` goes to `<router.url>/chat/completions` with `Authorization:
   Basic <the Inworld credential>` (the client's own headers are not forwarded, except
@@ -98,8 +98,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return json_error(404, "not_found", "REST passthrough is off (router.enabled).")
     try:
         body = orjson.loads(await request.read())
+        orjson.dumps(body)  # what goes upstream must serialise: orjson nests at most 254 deep
     except orjson.JSONDecodeError:
         return json_error(400, "invalid_json", "The request body is not valid JSON.")
+    except orjson.JSONEncodeError:
+        return json_error(400, "invalid_json", "The request body is nested too deeply.")
     if not isinstance(body, dict):
         return json_error(400, "invalid_type", "The request body must be a JSON object.")
     name = body.get("model") if isinstance(body.get("model"), str) else None

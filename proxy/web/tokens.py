@@ -32,10 +32,14 @@ class TokenError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
-    """What a valid token carries: its expiry and the GA session config to apply."""
+    """What a valid token carries: its expiry and the GA session config to apply.
+
+    `token_id` tells one minted token from every other (its signature): sessions are counted
+    per token by it (`tokens.max_sessions`)."""
 
     expires_at: int
     session: dict[str, Any] | None
+    token_id: str = ""
 
 
 def _b64(data: bytes) -> str:
@@ -54,10 +58,14 @@ def mint(secret: bytes, session: dict[str, Any] | None, *, ttl: int, now: float)
     """Return (token, expires_at) for a session config valid `ttl` seconds from `now`.
 
     Raises:
-        TokenError: the session config makes the token longer than `MAX_TOKEN_CHARS`.
+        TokenError: the session config makes the token longer than `MAX_TOKEN_CHARS`, or is
+            nested too deeply to serialise.
     """
     expires_at = int(now) + ttl
-    body = orjson.dumps({"iat": int(now), "exp": expires_at, "session": session})
+    try:
+        body = orjson.dumps({"iat": int(now), "exp": expires_at, "session": session})
+    except orjson.JSONEncodeError:
+        raise TokenError("the session config is nested too deeply") from None
     payload = _b64(zlib.compress(body, 9))
     token = f"{TOKEN_PREFIX}{payload}.{_sign(secret, payload)}"
     if len(token) > MAX_TOKEN_CHARS:
@@ -69,9 +77,10 @@ def verify(secret: bytes, token: str, *, now: float) -> TokenClaims:
     """Check a token's signature and expiry; return its claims.
 
     Raises:
-        TokenError: not a proxy token, bad signature, or expired.
+        TokenError: not a proxy token (any non-ASCII character included), bad signature, or
+            expired. Nothing else, whatever `token` holds.
     """
-    if not token.startswith(TOKEN_PREFIX) or token.count(".") != 1:
+    if not token.isascii() or not token.startswith(TOKEN_PREFIX) or token.count(".") != 1:
         raise TokenError("not a token minted by this proxy")
     payload, signature = token[len(TOKEN_PREFIX) :].split(".")
     if not hmac.compare_digest(signature, _sign(secret, payload)):
@@ -87,5 +96,7 @@ def verify(secret: bytes, token: str, *, now: float) -> TokenClaims:
         raise TokenError("token has expired")
     session = claims.get("session")
     return TokenClaims(
-        expires_at=expires_at, session=session if isinstance(session, dict) else None
+        expires_at=expires_at,
+        session=session if isinstance(session, dict) else None,
+        token_id=signature,
     )

@@ -121,3 +121,89 @@ def test_uvloop_switch() -> None:
     assert load(None, {"PROXY_UVLOOP": "1"}).server.uvloop is True
     with pytest.raises(ConfigError, match="PROXY_UVLOOP"):
         load(None, {"PROXY_UVLOOP": "maybe"})
+
+
+# -- issue 18: the hardening keys, and errors that never show a secret --------------------------
+
+
+def test_hardening_defaults() -> None:
+    """The limits before authentication and the token caps have the issue's defaults."""
+    cfg = load(None, {})
+    limits = cfg.limits
+    assert (limits.header_timeout, limits.keepalive_timeout) == (10.0, 15.0)
+    assert limits.max_header_bytes == 32768
+    assert (limits.max_pending_connections, limits.max_pending_per_address) == (256, 32)
+    assert (cfg.tokens.max_sessions, cfg.tokens.locked_fields) == (1, ("model",))
+    assert cfg.clients.max_sessions_per_key == 0
+    assert cfg.server.allowed_hosts == ()
+
+
+def test_locked_fields_always_hold_the_model(tmp_path: Path) -> None:
+    """tokens.locked_fields lists what else is fixed: the model always is."""
+    path = write(tmp_path, '[tokens]\nlocked_fields = ["instructions", "audio.output.voice"]\n')
+    assert load(path, {}).tokens.locked_fields == ("model", "instructions", "audio.output.voice")
+    with pytest.raises(ConfigError, match=r"tokens\.locked_fields"):
+        load(write(tmp_path, '[tokens]\nlocked_fields = ["instruction"]\n'), {})
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[limits]\nheader_timeout = 0\n", "limits.header_timeout"),
+        ("[limits]\nkeepalive_timeout = -1\n", "limits.keepalive_timeout"),
+        ("[limits]\nmax_header_bytes = 0\n", "limits.max_header_bytes"),
+        ("[limits]\nmax_pending_per_address = 0\n", "limits.max_pending_per_address"),
+        ("[tokens]\nmax_sessions = -1\n", "tokens.max_sessions"),
+        ("[clients]\nmax_sessions_per_key = -2\n", "clients.max_sessions_per_key"),
+        ('[server]\nallowed_hosts = "x"\n', "server.allowed_hosts"),
+    ],
+)
+def test_hardening_keys_are_checked(tmp_path: Path, text: str, key: str) -> None:
+    """Each new key refuses a wrong value, naming itself."""
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load(write(tmp_path, text), {})
+
+
+def test_token_secret_must_be_long_enough() -> None:
+    """PROXY_TOKEN_SECRET under 32 bytes stops the start (one token reveals a short one); the
+    message never shows it."""
+    with pytest.raises(ConfigError, match="at least 32 bytes") as info:
+        load(None, {"PROXY_TOKEN_SECRET": "ab"})
+    assert "'ab'" not in str(info.value)
+    assert load(None, {"PROXY_TOKEN_SECRET": "x" * 32}).tokens.signing_secret == b"x" * 32
+
+
+def test_forwarding_the_client_key_with_client_keys_is_refused(tmp_path: Path) -> None:
+    """forward_client_key = true would send the proxy's own client key to OpenAI."""
+    path = write(tmp_path, "[providers.openai]\nforward_client_key = true\n")
+    with pytest.raises(ConfigError, match="forward_client_key") as info:
+        load(path, {"PROXY_API_KEYS": "prod-client-key-0123456789"})
+    assert "prod-client-key" not in str(info.value)
+    assert load(path, {}).openai.forward_client_key is True  # alone it is fine
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ('[clients]\napi_keys = "prod-client-key-0123456789"\n', "prod-client-key"),
+        ('[upstream]\nurl = "https://user:hunter2secret@h.example/x?key=k"\n', "hunter2"),
+        ('[router]\nurl = "ftp://user:hunter2secret@h.example"\n', "hunter2"),
+        ('[providers.openai]\nurl = "https://u:hunter2secret@api.example"\n', "hunter2"),
+        ('[router]\nmodels_url = "http://[zz:hunter2secret"\n', "hunter2"),
+        ("[router]\nurl = 123456789\n", "123456789"),
+    ],
+)
+def test_errors_never_show_the_value(tmp_path: Path, text: str, secret: str) -> None:
+    """A key of the wrong type or a bad URL is named with what was expected, never its value
+    (URLs are shown without their credentials and query)."""
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, text), {})
+    assert secret not in str(info.value)
+    assert "must be" in str(info.value)
+
+
+def test_allowed_hosts_from_file_and_environment(tmp_path: Path) -> None:
+    """PROXY_ALLOWED_HOSTS adds to server.allowed_hosts; names are compared lower-cased."""
+    path = write(tmp_path, '[server]\nallowed_hosts = ["Proxy.Internal"]\n')
+    cfg = load(path, {"PROXY_ALLOWED_HOSTS": "proxy, other.lan ,"})
+    assert cfg.server.allowed_hosts == ("proxy.internal", "proxy", "other.lan")

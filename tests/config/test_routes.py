@@ -17,6 +17,7 @@ from proxy.config.routes import (
     choose,
     find_route,
     parse_routing,
+    shadowed,
     sticky_value,
 )
 from proxy.core.rewrite import map_model
@@ -151,8 +152,18 @@ def test_parse_routing_shapes() -> None:
         ('[routing.routes.x]\nprovider = "openai"\n', "OPENAI_API_KEY"),
         ('[router]\nurl = "ftp://x"\n', "router.url"),
         ('[providers.openai]\nurl = "https://api.openai.com"\n', "providers.openai.url"),
+        ('[routing.routes.x]\nmodel = "a/b"\nurl = "http://h/x"\n', "routing.routes.x.url"),
+        ('[routing.routes.x]\nmodel = "a/b"\nurl = "ws://h/x?key=s"\n', "routing.routes.x.url"),
+        ('[routing.routes.x]\nvariants = [{model = "a/b", url = "wss://u:p@h"}]\n', ".url"),
+        ('[routing.routes.x]\nmodel = "a/b"\nshadow = "c/d"\n', "routing.routes.x.shadow"),
+        ('[routing.routes.x]\nmodel = "a/b"\nshadow = {model = "c/d", share = 2}\n', "share"),
+        ('[routing.routes.x]\nmodel = "a/b"\nshadow = {model = "c/d", weight = 1}\n',
+         "routing.routes.x.shadow.weight"),
+        ('[routing.routes.x]\nmodel = "a/b"\nshadow = {model = "c/d", tool_output = 1}\n',
+         "tool_output"),
+        ('[routing.routes.x]\nmodel = "a/b"\nshadow = {provider = "openai"}\n', "OPENAI_API_KEY"),
     ],
-)
+)  # fmt: skip
 def test_bad_routing_config_names_the_key(tmp_path: Path, toml: str, named: str) -> None:
     """Every invalid routing, provider or router value stops the load naming the key."""
     path = tmp_path / "bad.toml"
@@ -182,6 +193,47 @@ def test_routes_and_providers_load_from_a_file(tmp_path: Path) -> None:
     assert "sk-openai" not in repr(cfg)
 
 
+def test_shadow_and_url_parse() -> None:
+    """A route's shadow (a variant plus share and tool output) and per-variant URLs."""
+    routing = parse_routing(
+        {
+            "routes": {
+                "r": {
+                    "model": "a/b",
+                    "url": "wss://eu.example/api/v1/realtime/session",
+                    "shadow": {"provider": "openai", "model": "gpt-realtime", "share": 0.25},
+                },
+                "s": {"variants": [{"model": "a/b", "url": "ws://127.0.0.1:9/x"}]},
+            }
+        }
+    )
+    r = routing.routes["r"]
+    assert r.variants[0].url == "wss://eu.example/api/v1/realtime/session"
+    assert r.shadow is not None
+    assert r.shadow.variant == Variant("openai:gpt-realtime", "gpt-realtime", "openai")
+    assert r.shadow.share == 0.25
+    assert r.shadow.tool_output == '{"shadow": true}'
+    assert r.upstreams == (*r.variants, r.shadow.variant)
+    assert routing.routes["s"].shadow is None
+    assert routing.routes["s"].variants[0].url == "ws://127.0.0.1:9/x"
+
+
+def test_the_shadow_share_is_sticky_and_holds() -> None:
+    """share 0.3: about 30% of 2000 callers, the same callers every time; 0 and 1 are exact."""
+    routing = parse_routing({"routes": {"r": {"model": "a/b", "shadow": {"model": "c/d"}}}})
+    route = routing.routes["r"]
+    assert route.shadow is not None
+    keys = [f"caller-{n}" for n in range(2000)]
+    for share, low, high in ((0.0, 0, 0), (1.0, 2000, 2000), (0.3, 540, 660)):
+        shaped = dataclasses.replace(route, shadow=dataclasses.replace(route.shadow, share=share))
+        chosen = [k for k in keys if shadowed(shaped, k)]
+        assert low <= len(chosen) <= high
+        assert chosen == [k for k in keys if shadowed(shaped, k)]
+    half = dataclasses.replace(route, shadow=dataclasses.replace(route.shadow, share=0.5))
+    picked = {k for k in keys if shadowed(half, k)}
+    assert picked != {k for k in keys if shadowed(half, k, salt="other")}
+
+
 def test_mapped_provider_model_names_are_mapped() -> None:
     """A `provider/model` name listed in models.map maps; unlisted ones still pass unchanged."""
     cfg = load(None, {})
@@ -195,7 +247,7 @@ def test_docs_routing_examples_load(tmp_path: Path) -> None:
     """The TOML examples in docs/routing.md are valid configuration."""
     page = (Path(__file__).resolve().parents[2] / "docs" / "routing.md").read_text()
     blocks = [b.split("```")[0] for b in page.split("```toml\n")[1:]]
-    assert len(blocks) == 2
+    assert len(blocks) >= 7  # routes, migration, shadow traffic and its walkthrough
     for n, block in enumerate(blocks):
         path = tmp_path / f"example{n}.toml"
         path.write_text(block)

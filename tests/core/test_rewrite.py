@@ -83,11 +83,13 @@ def test_every_openai_voice_is_mapped() -> None:
 
 
 def test_initial_session_sets_model_stt_tts_and_voice() -> None:
-    """The proxy's first update carries the mapped LLM, STT, TTS model and default voice."""
+    """The proxy's first update carries the mapped LLM, STT, TTS model and default voice, and
+    OpenAI's default output modalities (Inworld's own default is ["audio", "text"])."""
     session, names = initial_session(RULES, "gpt-realtime")
     assert session == {
         "type": "realtime",
         "model": "openai/gpt-5.5",
+        "output_modalities": ["audio"],
         "audio": {
             "output": {"model": "inworld-tts-2", "voice": "Ashley"},
             "input": {"transcription": {"model": "inworld/inworld-stt-1"}},

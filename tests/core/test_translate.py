@@ -332,6 +332,36 @@ def test_beta_transcription_session_update() -> None:
     assert down["session"]["input_audio_transcription"]["model"] == "gpt-4o-transcribe"
 
 
+def test_unnamed_transcription_model_shows_openais_default() -> None:
+    """A transcription session whose client named no STT model is shown OpenAI's default,
+    gpt-4o-transcribe, not Inworld's id; a realtime session keeps Inworld's id; a name the
+    client used wins; echo_client_names off shows Inworld's id."""
+    answer = {
+        "type": "session.updated",
+        "session": {"audio": {"input": {"transcription": {"model": "inworld/inworld-stt-1"}}}},
+    }
+
+    def shown(tr: Translator) -> str:
+        [(_, down)] = decoded(tr.from_upstream(dumps(answer)), dumps(answer), "client")
+        return str(down["session"]["audio"]["input"]["transcription"]["model"])
+
+    def started(rules: Any = RULES, *, transcription: bool) -> Translator:
+        tr = Translator(rules, transcription=transcription)
+        tr.start()
+        tr.from_upstream(dumps(CREATED))
+        tr.from_upstream(dumps(UPDATED))
+        return tr
+
+    assert shown(started(transcription=True)) == "gpt-4o-transcribe"
+    assert shown(started(transcription=False)) == "inworld/inworld-stt-1"
+    named = started(transcription=True)
+    audio = {"input": {"transcription": {"model": "whisper-1"}}}
+    named.from_client(dumps({"type": "session.update", "session": {"audio": audio}}))
+    assert shown(named) == "whisper-1"
+    plain = dataclasses.replace(RULES, echo_client_names=False)
+    assert shown(started(plain, transcription=True)) == "inworld/inworld-stt-1"
+
+
 def test_content_labels_are_normalised_to_ga() -> None:
     """Item content becomes output_audio/output_text; content parts become audio/text."""
     tr = opened()

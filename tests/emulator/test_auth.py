@@ -1,4 +1,4 @@
-"""Handshake credential rules, without sockets (reference §1.2)."""
+"""Handshake credential rules, without sockets (docs/protocol-notes.md#inworld-authentication)."""
 
 import base64
 

@@ -1,4 +1,5 @@
-"""What the emulated service accepts: LLM, STT, TTS and voice ids (reference §2.4)."""
+"""What the emulated service accepts: LLM, STT, TTS and voice ids
+(docs/protocol-notes.md#inworld-model-ids)."""
 
 import pytest
 

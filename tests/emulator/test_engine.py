@@ -110,7 +110,8 @@ def test_session_update_deep_merges_and_answers_full_session() -> None:
 
 
 def test_session_update_ignores_unknown_and_snake_case_provider_data() -> None:
-    """provider_data and beta-style flat fields are dropped without error (§2.2)."""
+    """provider_data and beta-style flat fields are dropped without error
+    (docs/protocol-notes.md#inworld-session-update)."""
     session = make()
     [updated] = send(
         session,
@@ -216,7 +217,8 @@ def test_valid_update_is_applied(patch: dict[str, Any], path: str, value: str) -
 
 
 def test_requested_audio_format_is_coerced_to_pcm24k() -> None:
-    """Like Inworld (§5), a G.711 request is answered with PCM16 24 kHz; the switch echoes it."""
+    """Like Inworld (docs/protocol-notes.md#inworld-audio-formats), a G.711 request is answered
+    with PCM16 24 kHz; the switch echoes it."""
     patch = {"audio": {"input": {"format": {"type": "audio/pcmu"}}}}
     session = make()
     [updated] = send(session, type="session.update", session=patch)
@@ -291,7 +293,8 @@ def test_text_only_response_streams_output_text() -> None:
 
 
 def test_audio_response_event_order_and_content() -> None:
-    """An audio response follows §10 order; transcript deltas and audio add up."""
+    """An audio response follows the GA order (docs/emulator.md#text-turns-and-responses);
+    transcript deltas and audio add up."""
     session = make(audio_chunk_ms=100)
     say(session, "hi")
     send(session, type="response.create")
@@ -370,7 +373,8 @@ def test_second_response_create_while_active_is_rejected() -> None:
 
 
 def test_required_tool_call_omits_name_on_arguments_done() -> None:
-    """A tool call streams arguments; .done lacks name, as Inworld does (§3.3 #1)."""
+    """A tool call streams arguments; .done lacks name, as Inworld does
+    (docs/protocol-notes.md#inworld-function-call-name)."""
     session = make()
     send(
         session, type="session.update", session={"tools": [WEATHER_TOOL], "tool_choice": "required"}
@@ -439,7 +443,8 @@ def test_auto_tool_choice_without_mention_replies_normally() -> None:
 
 
 def test_server_vad_turn_commits_transcribes_and_responds() -> None:
-    """Loud then silent audio yields the §10 server-VAD sequence and an auto response."""
+    """Loud then silent audio yields the server-VAD sequence (docs/emulator.md#voice-turns) and
+    an auto response."""
     session = make()
     send(
         session,
@@ -503,7 +508,8 @@ def test_manual_commit_and_clear() -> None:
     events = send(
         session, type="input_audio_buffer.append", audio=b64(pcm16_tone(200) + pcm16_silence(800))
     )
-    # informational VAD events still fire (§3.1), but nothing is committed
+    # informational VAD events still fire (docs/protocol-notes.md#inworld-server-events), but
+    # nothing is committed
     assert types(events) == [
         "input_audio_buffer.speech_started",
         "input_audio_buffer.speech_stopped",

@@ -1,4 +1,5 @@
-"""Arbitrary client events never crash the engine: they yield events or errors (style §3 #7)."""
+"""Arbitrary client events never crash the engine: they yield events or errors (property-based,
+with Hypothesis)."""
 
 import json
 from typing import Any

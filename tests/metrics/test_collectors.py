@@ -23,6 +23,7 @@ from tests.support.stack import KEY, SECRET, Stack, proxy_config
 
 MODEL = "openai/gpt-5.5"  # what gpt-realtime maps to by default
 UP, DOWN = "client_to_upstream", "upstream_to_client"
+WS = "websocket"  # the `transport` label of every session here
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ async def test_spoken_turn_metrics(stack: Stack) -> None:
     """A server-VAD spoken turn: one turn latency, tokens, audio seconds, messages, session."""
     reg, ends = stack.registry, EndedSessions(stack.proxy.app)
     async with session(realtime_url(stack)) as client:
-        assert value(reg, "inworld_proxy_sessions_active") == 1
+        assert value(reg, "inworld_proxy_sessions_active", transport=WS, protocol="realtime") == 1
         await client.send(type="session.update", session=SERVER_VAD)
         await client.until("session.updated")
         events = await client.spoken_turn()
@@ -53,8 +54,8 @@ async def test_spoken_turn_metrics(stack: Stack) -> None:
         deltas = [e for e in events if e["type"] == "response.output_audio.delta"]
     await ends.wait()
 
-    assert value(reg, "inworld_proxy_turn_latency_seconds_count", model=MODEL) == 1
-    assert 0 < value(reg, "inworld_proxy_turn_latency_seconds_sum", model=MODEL) < 5
+    assert value(reg, "inworld_proxy_turn_latency_seconds_count", model=MODEL, transport=WS) == 1
+    assert 0 < value(reg, "inworld_proxy_turn_latency_seconds_sum", model=MODEL, transport=WS) < 5
     assert value(reg, "inworld_proxy_first_text_latency_seconds_count", model=MODEL) == 1
     duration = "inworld_proxy_response_duration_seconds_count"
     assert value(reg, duration, model=MODEL, status="completed") == 1
@@ -67,9 +68,9 @@ async def test_spoken_turn_metrics(stack: Stack) -> None:
     out_details = usage["output_token_details"]
     assert tokens["output_audio"] == out_details["audio_tokens"]
     audio = "inworld_proxy_audio_seconds_total"
-    assert value(reg, audio, direction=UP) == pytest.approx(0.6)
+    assert value(reg, audio, direction=UP, transport=WS) == pytest.approx(0.6)
     pcm_out = sum(len(base64.b64decode(d["delta"])) for d in deltas)
-    assert value(reg, audio, direction=DOWN) == pytest.approx(pcm_out / 48_000)
+    assert value(reg, audio, direction=DOWN, transport=WS) == pytest.approx(pcm_out / 48_000)
     messages = "inworld_proxy_messages_total"
     assert value(reg, messages, direction=UP, event_type="input_audio_buffer.append") == 2
     assert value(reg, messages, direction=UP, event_type="session.update") == 1
@@ -82,9 +83,15 @@ async def test_spoken_turn_metrics(stack: Stack) -> None:
     assert value(reg, rewrites, kind="initial_session_update") == 1
     assert value(reg, rewrites, kind="session_update") == 1
     assert value(reg, rewrites, kind="session_created_handoff") == 1
-    labels = {"outcome": "client_closed", "close_code_class": "normal", "dialect": "ga"}
+    labels = {
+        "outcome": "client_closed",
+        "close_code_class": "normal",
+        "dialect": "ga",
+        "transport": WS,
+        "protocol": "realtime",
+    }
     assert value(reg, "inworld_proxy_sessions_total", **labels) == 1
-    assert value(reg, "inworld_proxy_sessions_active") == 0
+    assert value(reg, "inworld_proxy_sessions_active", transport=WS, protocol="realtime") == 0
     assert value(reg, "inworld_proxy_session_duration_seconds_count") == 1
     assert value(reg, "inworld_proxy_upstream_connect_seconds_count") == 1
     assert value(reg, "inworld_proxy_errors_total", source="upstream", code="none") == 0
@@ -121,12 +128,12 @@ async def test_barge_ins_by_client_cancel_and_by_speech(stack: Stack) -> None:
         assert events[-1]["response"]["status_details"]["reason"] == "turn_detected"
     await ends.wait()
     barge = "inworld_proxy_barge_ins_total"
-    assert value(reg, barge, model=MODEL, trigger="client_cancel") == 1
-    assert value(reg, barge, model=MODEL, trigger="turn_detected") == 1
+    assert value(reg, barge, model=MODEL, trigger="client_cancel", transport=WS) == 1
+    assert value(reg, barge, model=MODEL, trigger="turn_detected", transport=WS) == 1
     duration = "inworld_proxy_response_duration_seconds_count"
     assert value(reg, duration, model=MODEL, status="cancelled") == 2
     # two response.create marks, two responses with audio: two turn latencies
-    assert value(reg, "inworld_proxy_turn_latency_seconds_count", model=MODEL) == 2
+    assert value(reg, "inworld_proxy_turn_latency_seconds_count", model=MODEL, transport=WS) == 2
 
 
 async def test_overhead_is_sampled_one_in_64(stack: Stack) -> None:
@@ -171,7 +178,7 @@ async def test_audio_of_varying_chunk_sizes_is_counted_exactly(stack: Stack) -> 
         await client.send(type="input_audio_buffer.clear")
         await client.until("input_audio_buffer.cleared")
     await ends.wait()
-    audio = value(reg, "inworld_proxy_audio_seconds_total", direction=UP)
+    audio = value(reg, "inworld_proxy_audio_seconds_total", direction=UP, transport=WS)
     assert audio == pytest.approx(sum(chunks_ms) / 1000)
     appends = value(
         reg, "inworld_proxy_messages_total", direction=UP, event_type="input_audio_buffer.append"
@@ -207,7 +214,13 @@ async def test_handshake_failure_metrics(fake_upstream: Any, start_proxy: Any) -
     assert value(registry, "inworld_proxy_upstream_handshake_failures_total", status="401") == 1
     errors = "inworld_proxy_errors_total"
     assert value(registry, errors, source="handshake", code="upstream_unauthorized") == 1
-    labels = {"outcome": "handshake_failed", "close_code_class": "policy", "dialect": "ga"}
+    labels = {
+        "outcome": "handshake_failed",
+        "close_code_class": "policy",
+        "dialect": "ga",
+        "transport": WS,
+        "protocol": "realtime",
+    }
     assert value(registry, "inworld_proxy_sessions_total", **labels) == 1
     assert value(registry, "inworld_proxy_upstream_connect_seconds_count") == 0
 

@@ -25,6 +25,14 @@ class Recorder:
     texts: list[tuple[str, float]] = field(default_factory=list)
     responses: list[tuple[str, str, float]] = field(default_factory=list)
     overheads: list[tuple[str, float]] = field(default_factory=list)
+    reactions: list[tuple[str, str, float]] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)
+
+    def observe_barge_in_reaction(self, model: str, until: str, seconds: float) -> None:
+        self.reactions.append((model, until, seconds))
+
+    def count_late_audio(self, model: str) -> None:
+        self.late.append(model)
 
     def observe_turn_latency(self, model: str, seconds: float) -> None:
         self.turns.append((model, seconds))
@@ -222,6 +230,23 @@ def test_sized_counts_only_a_length_already_measured() -> None:
     assert obs.messages[UP]["input_audio_buffer.append"] == 3
     assert obs.bytes[UP]["input_audio_buffer.append"] == 3 * len(append)
     assert obs.audio_seconds[UP] == pytest.approx(3 * 960 / 48_000)
+
+
+def test_input_audio_seconds_counts_every_path_without_folding() -> None:
+    """The running input-audio total (read by the core on commits) includes hot-path runs,
+    hot-lane appends and parsed appends, and reading it changes no tally."""
+    obs, _, _ = make()
+    append = b'{"type":"input_audio_buffer.append","audio":"%s"}' % base64.b64encode(b"\0" * 960)
+    obs.append_from_client(append)
+    assert obs.append_sized(len(append))
+    up(obs, {"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\0" * 4800).decode()})
+    expected = (2 * 960 + 4800) / 48_000
+    assert obs.input_audio_seconds() == pytest.approx(expected)
+    assert obs.input_audio_seconds() == pytest.approx(expected)  # nothing was folded
+    assert obs.messages[UP] == {"input_audio_buffer.append": 1}  # the parsed one only
+    obs.settle()
+    assert obs.input_audio_seconds() == pytest.approx(expected)
+    assert obs.audio_seconds[UP] == pytest.approx(expected)
 
 
 def test_hot_path_reuses_the_size_of_a_frame_as_long() -> None:

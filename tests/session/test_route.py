@@ -228,7 +228,8 @@ async def test_openai_passthrough_relays_bytes_with_the_configured_key(
     assert request.query["model"] == "gpt-realtime"
     assert not inworld.requests  # Inworld was never dialled
     labels = {"route": "*", "variant": "direct", "provider": "openai"}
-    assert value(registry, "inworld_proxy_route_turn_latency_seconds_count", **labels) == 1
+    latency = "inworld_proxy_route_turn_latency_seconds_count"
+    assert value(registry, latency, role="primary", **labels) == 1
     assert (
         value(registry, "inworld_proxy_route_sessions_total", outcome="client_closed", **labels)
         == 1

@@ -91,7 +91,10 @@ class Rig:
                 f"leak: tasks={tasks & RELAY_TASKS} sessions={len(self.proxy.app[SESSIONS])} "
                 f"sockets={open_sockets()} (before: {sockets_before})"
             ) from None
-        assert self.metric("inworld_proxy_sessions_active") == 0
+        assert (
+            self.metric("inworld_proxy_sessions_active", transport="websocket", protocol="realtime")
+            == 0
+        )
 
 
 async def start_rig(

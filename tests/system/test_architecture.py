@@ -25,7 +25,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "upstream": frozenset({"config", "ws", "upstream"}),
     "metrics": frozenset({"config", "core", "metrics"}),
     "session": frozenset({"config", "core", "ws", "upstream", "metrics", "session"}),
-    "web": frozenset({"config", "core", "ws", "upstream", "metrics", "session", "web", "root"}),
+    # WebRTC calls: the optional extra's shell (aiortc is imported only here; web imports it
+    # lazily, inside the handlers, and answers 501 without it).
+    "webrtc": frozenset({"config", "core", "ws", "upstream", "metrics", "session", "webrtc"}),
+    "web": frozenset(
+        {"config", "core", "ws", "upstream", "metrics", "session", "webrtc", "web", "root"}
+    ),
     "probe": frozenset({"config"}),
     "emulator": frozenset({"emulator"}),
     "root": frozenset(),
@@ -155,7 +160,8 @@ def test_prometheus_only_in_metrics_collectors() -> None:
     users = {
         m for m, deps in GRAPH.items() if "prometheus_client" in deps and layer_of(m) != "entry"
     }
-    assert users <= {"proxy.metrics.collectors", "proxy.metrics.routes", "proxy.web.app"}, users
+    allowed = {"proxy.metrics.collectors", "proxy.metrics.routes", "proxy.metrics.calls"}
+    assert users <= allowed | {"proxy.web.app"}, users
     assert "prometheus_client" not in reachable_libraries(GRAPH, "proxy.metrics.observe")
 
 
@@ -170,9 +176,28 @@ def test_third_party_imports_are_declared() -> None:
     """Every library the package imports is the standard library, a declared dependency, or
     an optional extra guarded at import time (uvloop, aiortc)."""
     declared = {"aiohttp", "orjson", "structlog", "prometheus_client", "yarl", "multidict"}
-    optional = {"uvloop"}
+    optional = {"uvloop", *WEBRTC_LIBRARIES}
     used = {d for deps in GRAPH.values() for d in deps if not d.startswith("proxy")}
     assert used - STDLIB - declared - optional == set()
+
+
+WEBRTC_LIBRARIES = frozenset({"aiortc", "aioice", "av"})  # the `webrtc` extra
+
+
+def test_webrtc_libraries_only_in_the_webrtc_layer() -> None:
+    """aiortc, aioice and PyAV are imported in proxy/webrtc only, and the web layer imports
+    proxy.webrtc inside functions only (without the extra the proxy starts and answers 501)."""
+    users = {m for m, deps in GRAPH.items() if deps & WEBRTC_LIBRARIES}
+    assert {layer_of(m) for m in users} == {"webrtc"}, users
+    assert not GRAPH["proxy.webrtc"] - {"proxy.webrtc"}
+    for path in (PROXY / "web").rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:  # module-level statements only
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("proxy.webrtc"):
+                raise AssertionError(f"{path.name} imports {node.module} at module level")
+            if isinstance(node, ast.Import) and any(
+                a.name.startswith("proxy.webrtc") for a in node.names
+            ):
+                raise AssertionError(f"{path.name} imports proxy.webrtc at module level")
 
 
 def test_the_checker_catches_a_wrong_arrow() -> None:
@@ -217,3 +242,45 @@ def test_tests_mirror_the_package_folders() -> None:
     assert folders - {"system", "support"} <= layers, folders - layers
     assert layers - {"emulator"} <= folders, layers - folders
     assert not list(TESTS.glob("test_*.py"))
+
+
+# Notes kept outside the repository; a maintainer cannot follow a citation of them.
+OUTSIDE_NOTES = (
+    "inworld-realtime.md",
+    "openai-realtime.md",
+    "inworld-platform.md",
+    "openai-webrtc.md",
+    "openai-live.md",
+    "anchors.md",
+    "style.md",
+    "shared/reference",
+    "reference notes",
+    "reference §",
+)
+
+
+def outside_citations(root: Path) -> list[str]:
+    """`path:line` of every line under proxy/, tests/, bench/ and docs/ citing an outside note
+    (a `§` counts unless the line names an `RFC`). This module itself is skipped."""
+    found = []
+    for folder in ("proxy", "tests", "bench", "docs"):
+        for path in sorted((root / folder).rglob("*")):
+            skipped = {"node_modules", "__pycache__"} & set(path.parts)
+            if skipped or not path.is_file() or path == Path(__file__).resolve():
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue  # binary
+            for number, line in enumerate(text.splitlines(), 1):
+                if any(note in line for note in OUTSIDE_NOTES) or (
+                    "§" in line and "RFC" not in line
+                ):
+                    found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    return found
+
+
+def test_no_citation_of_notes_outside_the_repository() -> None:
+    """Comments, docstrings and docs cite docs/protocol-notes.md or docs/emulator.md (or a
+    public URL), never notes a maintainer does not have."""
+    assert outside_citations(PROXY.parent) == []

@@ -67,3 +67,16 @@ async def test_scrape_config_is_valid_and_targets_the_proxy() -> None:
     async with asyncio.timeout(30):
         out, err = await proc.communicate()
     assert proc.returncode == 0, (out + err).decode()
+
+
+def test_compare_row_splits_by_provider_and_role() -> None:
+    """The "Compare" row shows turn latency and barge-in reaction by provider and role
+    (primary and shadow side by side) and the shadow sessions' outcomes."""
+    dashboard = orjson.loads(DASHBOARD.read_bytes())
+    panels = dashboard["panels"]
+    [row] = [i for i, p in enumerate(panels) if p["type"] == "row" and p["title"] == "Compare"]
+    after = panels[row + 1 :]
+    queries = " ".join(t["expr"] for p in after for t in p.get("targets", []))
+    for metric in ("route_turn_latency_seconds", "route_barge_in_reaction_seconds"):
+        assert f"sum by (le, provider, role) (rate(inworld_proxy_{metric}_bucket" in queries
+    assert "inworld_proxy_shadow_sessions_total" in queries

@@ -170,9 +170,18 @@ def test_the_proxys_own_error_codes_are_documented() -> None:
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = _parser()
-    [action] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return dict(action.choices)
+    """Every subcommand by its full name, nested ones included (`voices list`)."""
+    out: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(parser: argparse.ArgumentParser, prefix: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    out[prefix + name] = sub
+                    walk(sub, f"{prefix}{name} ")
+
+    walk(_parser(), "")
+    return out
 
 
 @pytest.mark.parametrize("name", sorted(subcommands()))

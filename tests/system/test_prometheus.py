@@ -109,7 +109,8 @@ async def test_prometheus_scrapes_turn_latency(stack: Stack, prometheus: str) ->
         await client.until("session.updated")
         await client.spoken_turn()
         # the session is still open: Prometheus sees it live
-        await query_until(http, prometheus, "inworld_proxy_sessions_active", want=1)
+        active = 'sum(inworld_proxy_sessions_active{transport="websocket"})'
+        await query_until(http, prometheus, active, want=1)
         count = f'inworld_proxy_turn_latency_seconds_count{{model="{MODEL}"}}'
         await query_until(http, prometheus, count, want=1)
         buckets = await query(http, prometheus, "inworld_proxy_turn_latency_seconds_bucket")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import hashlib
 import logging
 import ssl
 from pathlib import Path
@@ -222,3 +224,123 @@ async def test_tls_listener_with_sdk(stack: Any, self_signed: tuple[Path, Path])
         assert event.type == "session.created"
     finally:
         await runner.cleanup()
+
+
+# -- issue 18: Host, malformed credentials, CORS Vary, demo page headers -------------------------
+
+
+async def _raw_status(port: int, request: bytes) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        async with asyncio.timeout(TIMEOUT):
+            return int((await reader.readuntil(b"\r\n")).split()[1])
+    finally:
+        writer.close()
+
+
+async def test_host_must_be_loopback_an_address_or_allowed_without_keys(
+    stack: Any, start_proxy: Any
+) -> None:
+    """No client keys: a Host that names neither a loopback host, an IP address, the listen
+    address nor a server.allowed_hosts entry is 421 on every path (DNS rebinding)."""
+    port = stack.proxy.port
+    async with aiohttp.ClientSession() as http:
+        for path in ("/v1/models", "/metrics", "/healthz"):
+            async with http.get(stack.proxy.make_url(path), headers={"Host": "evil.example"}) as r:
+                assert r.status == 421
+                if path != "/metrics":
+                    assert (await r.json())["error"]["code"] == "host_not_allowed"
+        for host in (f"localhost:{port}", "127.0.0.1", f"[::1]:{port}", "10.1.2.3:8080"):
+            async with http.get(stack.proxy.make_url("/healthz"), headers={"Host": host}) as r:
+                assert r.status == 200, host
+    cfg = stack.proxy.app[CONFIG]
+    server = dataclasses.replace(cfg.server, allowed_hosts=("proxy.internal",))
+    named = await start_proxy(dataclasses.replace(cfg, server=server))
+    async with aiohttp.ClientSession() as http:
+        for host, status in (("Proxy.Internal:80", 200), ("other.internal", 421)):
+            async with http.get(named.make_url("/healthz"), headers={"Host": host}) as r:
+                assert r.status == status, host
+
+
+async def test_host_is_not_checked_when_keys_are_set(keyed: Keyed) -> None:
+    """With client keys the key is what protects the proxy: any Host passes the guard."""
+    headers = {"Host": "evil.example", "Authorization": f"Bearer {CLIENT_KEY}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(keyed.url("/healthz"), headers=headers) as r,
+    ):
+        assert r.status == 200
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Authorization: Bearer ek_p1_abc.\xc3\xa9",
+        b"api-key: k1\xff",
+        b"Authorization: Bearer two words",
+        b"Sec-WebSocket-Protocol: realtime, openai-insecure-api-key.k\xc3\xa9y",
+    ],
+)
+async def test_malformed_credentials_are_401_even_without_keys(stack: Any, header: bytes) -> None:
+    """A credential with a character outside visible ASCII is 401, keys set or not."""
+    port = stack.proxy.port
+    request = b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header + b"\r\n\r\n"
+    assert await _raw_status(port, request) == 401
+
+
+async def test_bad_origin_is_403_not_500(keyed: Keyed) -> None:
+    """An Origin that does not parse is refused like any foreign origin."""
+    request = (
+        "GET /v1/realtime HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://[zz\r\n"
+        f"Authorization: Bearer {CLIENT_KEY}\r\n\r\n"
+    ).encode()
+    assert await _raw_status(keyed.proxy.port, request) == 403
+
+
+async def test_cors_answers_vary_on_origin(keyed: Keyed) -> None:
+    """Every answer of a CORS endpoint carries Vary: Origin (with or without an Origin, refused
+    or not); a refusal for an allowed origin is readable by the page (CORS headers)."""
+    url = keyed.url("/v1/realtime/client_secrets")
+    body = {"session": {"model": "gpt-realtime"}}
+    key = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    origin = {"Origin": "https://app.example"}
+    async with aiohttp.ClientSession() as http:
+        for headers, status in (
+            (key, 200),
+            ({**key, **origin}, 200),
+            (origin, 401),
+            ({**key, "Origin": "https://evil.example"}, 403),
+        ):
+            async with http.post(url, json=body, headers=headers) as r:
+                assert r.status == status
+                assert r.headers["Vary"] == "Origin"
+                if headers.get("Origin") == "https://app.example":
+                    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example"
+                else:
+                    assert "Access-Control-Allow-Origin" not in r.headers
+        async with http.options(
+            url, headers={**origin, "Access-Control-Request-Method": "POST"}
+        ) as r:
+            assert r.status == 204
+            assert r.headers["Vary"] == "Origin"
+
+
+async def test_demo_page_sends_csp_frame_and_sniff_headers(stack: Any) -> None:
+    """The demo page: a CSP allowing exactly its inline script and style (by hash) and
+    connections to itself; no framing; no MIME sniffing."""
+    async with aiohttp.ClientSession() as http, http.get(stack.proxy.make_url("/")) as r:
+        page = await r.text()
+        headers = r.headers
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    policy = dict(
+        part.strip().split(" ", 1) for part in headers["Content-Security-Policy"].split(";")
+    )
+    assert policy["default-src"] == "'none'"
+    assert policy["connect-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'"
+    script = page.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert policy["script-src"] == f"'sha256-{digest}'"
+    assert "unsafe-inline" not in headers["Content-Security-Policy"]

@@ -14,10 +14,11 @@ import orjson
 import pytest
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.test_utils import make_mocked_request
 
 from proxy.emulator import EMULATOR_PATH, EmulatorSettings, create_emulator_app, pcm16_tone
-from proxy.web.logs import AccessLogger, Redactor, redact
+from proxy.web.logs import AccessLogger, BadRequestFilter, Redactor, redact
 from tests.support.scripted import SERVER_VAD, EndedSessions, b64, session
 from tests.support.stack import CREDENTIAL, KEY, SECRET, Stack
 
@@ -179,3 +180,68 @@ def test_access_logger_omits_query_strings() -> None:
     assert msg == "http_request"
     assert extra["path"] == "/v1/realtime"
     assert CLIENT_KEY not in orjson.dumps(extra).decode()
+
+
+# -- issue 18: the forms a key takes in aiohttp's messages, URLs and query strings -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Invalid header value char: b'api-key: k1secretkey\\x01'", "k1secretkey"),
+        ("api_key='k1secretkey'", "k1secretkey"),
+        ("X-Api-Key: zzsecretzz", "zzsecretzz"),
+        ("GET /v1/realtime?api-key=k1secretkey HTTP/1.1 x", "k1secretkey"),
+        ("GET /v1/realtime?model=m&token=tok-secret-1 HTTP/1.1", "tok-secret-1"),
+        ("upstream wss://user:hunter2pass@api.example/x", "hunter2pass"),
+        ("Authorization: Token abc123secret", "abc123secret"),
+        ("Bearer ek_p1_eNqrVkrNSy0qyUxRslIqS8wpTVWqBQBFEgZq.c2lnbmF0dXJlc2ln", "c2lnbmF0dXJl"),
+        ("ek_p1_eNqrVkrNSy0qyUxRslIqS8wpTVWqBQBFEgZq.c2lnbmF0dXJlc2ln", "c2lnbmF0dXJl"),
+    ],
+)
+def test_redactor_masks_header_query_url_and_token_forms(text: str, secret: str) -> None:
+    """The header form (`api-key: ...`), query parameters, URL passwords, other Authorization
+    schemes and whole `ek_` tokens (signature included) are masked."""
+    assert secret not in Redactor()(None, "info", {"event": text})["event"]
+
+
+def test_redactor_knows_configured_client_keys() -> None:
+    """A configured client key is masked wherever it appears, even on a folded header line."""
+    redactor = Redactor(["k1secretkey-config"])
+    out = redactor(None, "info", {"event": "bad header b'x-a: b\\r\\n k1secretkey-config'"})
+    assert "k1secretkey-config" not in out["event"]
+
+
+def _aiohttp_error(exc: Exception) -> logging.LogRecord:
+    """The record aiohttp's server logs for a request that raised `exc`."""
+    try:
+        raise exc
+    except Exception:
+        info = sys.exc_info()
+    return logging.getLogger("aiohttp.server").makeRecord(
+        "aiohttp.server", logging.ERROR, __file__, 1, "Error handling request from %s",
+        ("127.0.0.1",), info,
+    )  # fmt: skip
+
+
+def test_unparsable_requests_are_one_debug_line_without_bytes_or_traceback() -> None:
+    """aiohttp's ERROR "Error handling request" with the raw line becomes a DEBUG
+    `bad_http_request` line naming the status and error class (dropped below DEBUG); a real
+    500 keeps its traceback."""
+    logger = logging.getLogger("aiohttp.server")
+    level = logger.level
+    try:
+        logger.setLevel(logging.DEBUG)
+        bad = _aiohttp_error(BadHttpMessage("Invalid header: b'api-key: k1secretkey\\x01'"))
+        bug = _aiohttp_error(RuntimeError("a real bug"))
+        assert BadRequestFilter().filter(bad)
+        assert BadRequestFilter().filter(bug)
+        logger.setLevel(logging.INFO)
+        assert not BadRequestFilter().filter(_aiohttp_error(BadHttpMessage("x")))
+    finally:
+        logger.setLevel(level)
+    assert (bad.getMessage(), bad.levelname, bad.exc_info) == ("bad_http_request", "DEBUG", None)
+    assert (bad.__dict__["status"], bad.__dict__["error"]) == (400, "BadHttpMessage")
+    assert "k1secretkey" not in str(bad.__dict__)
+    assert bug.exc_info is not None
+    assert bug.levelname == "ERROR"

@@ -21,6 +21,7 @@ run(async () => {
       '--autoplay-policy=no-user-gesture-required',
       '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
       `--use-file-for-fake-audio-capture=${wavFile}`,
+      '--allow-loopback-in-peer-connection', // WebRTC mode, in a loopback-only namespace
     ],
   });
   try {
