@@ -47,7 +47,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
@@ -64,10 +63,10 @@ from proxy.core.commands import (
     ToClient,
     ToUpstream,
 )
-from proxy.core.error_events import client_close_code, limit_error, upstream_refusal
+from proxy.core.error_events import client_close_code, limit_error
 from proxy.core.translate import Translator
-from proxy.metrics.collectors import session_outcome
 from proxy.metrics.observe import DOWN, NULL_SINK, UP, SessionObserver
+from proxy.session.ending import SessionEnd, serve_until, upstream_refused
 from proxy.session.watchdog import watch
 from proxy.upstream.inworld import UpstreamRefused
 from proxy.ws.budget import Budget
@@ -96,29 +95,6 @@ class Tap(Protocol):
 
     def frame(self, raw: bytes) -> None: ...
     def message(self, data: bytes) -> None: ...
-
-
-@dataclass(slots=True)
-class SessionEnd:
-    """How a session ended, for the session's closing log line (and metrics)."""
-
-    ended_by: str = "unknown"  # client | upstream | proxy
-    client_code: int | None = None
-    upstream_code: int | None = None
-    reason: str = ""
-    upstream_status: int | None = None  # HTTP status of a refused upstream handshake
-    handshake_failed: bool = False
-    frames_up: int = 0
-    frames_down: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def outcome(self) -> str:
-        """A bounded label for how the session ended
-        (`proxy.metrics.collectors.session_outcome`)."""
-        return session_outcome(
-            self.ended_by, handshake_failed=self.handshake_failed, upstream_code=self.upstream_code
-        )
 
 
 def _utf8(text: str | bytes) -> bytes:
@@ -189,24 +165,16 @@ class Relay:
         )
         client.limit(self._budget, self._limits.message_timeout or None)
         client.offer_hot(self._append_prefixes, self.hot_from_client)
+        watchdog = watch(
+            self._limits,
+            ready=self._upstream_ready,
+            started=lambda: self._translator.started,
+            activity=lambda: self._activity,
+            expire=self._expire,
+        )
+        jobs = [(self._open_upstream(), "upstream-open"), (watchdog, "session-watchdog")]
         try:
-            async with asyncio.TaskGroup() as tg:
-                tasks = (
-                    tg.create_task(self._open_upstream(), name="upstream-open"),
-                    tg.create_task(
-                        watch(
-                            self._limits,
-                            ready=self._upstream_ready,
-                            started=lambda: self._translator.started,
-                            activity=lambda: self._activity,
-                            expire=self._expire,
-                        ),
-                        name="session-watchdog",
-                    ),
-                )
-                await self._done.wait()
-                for task in tasks:
-                    task.cancel()
+            await serve_until(self._done, jobs)
         except asyncio.CancelledError:
             # aiohttp cancels the handler on shutdown: the client is gone, Inworld must know.
             self.end.reason = self.end.reason or "client connection lost"
@@ -243,11 +211,7 @@ class Relay:
         try:
             upstream = await self._dial()
         except UpstreamRefused as exc:
-            provider = self._translator.provider
-            event, code, reason = upstream_refusal(exc.status, exc.detail, provider)
-            self.end.upstream_status = exc.status
-            self.end.handshake_failed = True
-            self.end.reason = f"upstream handshake failed: {exc.detail}"
+            event, code, reason = upstream_refused(self.end, exc, self._translator.provider)
             self._client.send_text(orjson.dumps(event))
             self._finish("upstream", client=(code, reason))
             return

@@ -30,26 +30,17 @@ from typing import Any
 from aiohttp import web
 
 from proxy.core.dialect import Dialect
-from proxy.core.error_events import LIMIT_ERRORS, upstream_refusal
+from proxy.core.error_events import LIMIT_ERRORS
 from proxy.core.translate import Translator
 from proxy.metrics.observe import SessionObserver
 from proxy.metrics.routes import VariantSink
 from proxy.session.route import ClientSide, SessionRoute
 from proxy.upstream.inworld import new_session_key
-from proxy.web.appkeys import (
-    CAPS,
-    LIFECYCLE,
-    LIVE_CONFIG,
-    LOGGER,
-    METRICS,
-    ROUTE_METRICS,
-    SESSIONS,
-    UPSTREAM_TLS,
-)
+from proxy.web import session_slot as slots
+from proxy.web.appkeys import LIVE_CONFIG, LOGGER, METRICS, ROUTE_METRICS, UPSTREAM_TLS
 from proxy.web.auth import presented_credential
-from proxy.web.caps import is_token, owner_cap, pinned_session, refusal
+from proxy.web.caps import is_token, pinned_session
 from proxy.web.guard import OWNER, PRESET_SESSION, json_error
-from proxy.web.realtime import draining_response
 
 __all__ = ["CALLS", "CallTasks", "add_call_routes", "beta_call", "create_call", "hangup"]
 
@@ -118,10 +109,9 @@ async def _call(request: web.Request, *, dialect: Dialect, url_model: str | None
     from proxy.webrtc.sdp import OfferError, check_offer, new_call_id
 
     app = request.app
-    cfg, metrics = app[LIVE_CONFIG].config, app[METRICS]
-    if app[LIFECYCLE].draining:
-        metrics.sessions_refused.labels("draining").inc()
-        return draining_response()
+    cfg = app[LIVE_CONFIG].config
+    if (draining := slots.refuse_draining(app)) is not None:
+        return draining
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -133,27 +123,15 @@ async def _call(request: web.Request, *, dialect: Dialect, url_model: str | None
         return json_error(400, exc.code, str(exc))
     except OfferError as exc:
         return json_error(400, "invalid_offer", str(exc))
-    if len(app[SESSIONS]) >= cfg.limits.max_sessions:
-        metrics.sessions_refused.labels("max_sessions").inc()
-        response = json_error(
-            429,
-            "session_limit",
-            "The proxy is serving its maximum number of sessions (limits.max_sessions); "
-            "retry shortly.",
-        )
+    owner = request.get(OWNER)  # whose sessions this call counts against (proxy.web.caps)
+    if (refused := slots.take_slot(app, cfg, owner)) is not None:
+        response = json_error(429, refused.code, LIMIT_ERRORS[refused.code][1])
         response.headers["Retry-After"] = "1"
         return response
-    owner = request.get(OWNER)  # whose sessions this call counts against (proxy.web.caps)
     token_session = request.get(PRESET_SESSION)
     # A token holder may not replace the token's session with a multipart `session` part.
     preset = token_session if is_token(owner) or offer.session is None else offer.session
     pinned, url_model = pinned_session(owner, token_session, url_model)
-    if owner is not None and not app[CAPS].acquire(owner, owner_cap(cfg, owner)):
-        reason, code = refusal(owner)
-        metrics.sessions_refused.labels(reason).inc()
-        response = json_error(429, code, LIMIT_ERRORS[code][1])
-        response.headers["Retry-After"] = "1"
-        return response
     call_id = new_call_id()
     try:
         served = await _start(
@@ -161,12 +139,10 @@ async def _call(request: web.Request, *, dialect: Dialect, url_model: str | None
             owner=owner, pinned=pinned,
         )  # fmt: skip
     except BaseException:
-        if owner is not None:
-            app[CAPS].release(owner)
+        slots.release_owner(app, owner)
         raise
     if isinstance(served, web.Response):
-        if owner is not None:
-            app[CAPS].release(owner)
+        slots.release_owner(app, owner)
         return served
     app[LOGGER].bind(call_id=call_id).debug(
         "webrtc_offer", audio_codecs=",".join(summary.audio_codecs), candidates=summary.candidates
@@ -242,20 +218,18 @@ async def _start(
         observer=observer,
         metrics=metrics.calls,
     )
-    sessions, lifecycle = app[SESSIONS], app[LIFECYCLE]
-    sessions.add(call)  # the slot is taken before the first await
-    lifecycle.idle.clear()
+    slots.occupy(app, call)  # the slot is taken before the first await
     try:
         async with asyncio.timeout(_ANSWER_TIMEOUT):
             answer = await call.answer(offer)
     except (ValueError, TimeoutError) as exc:
         await call.close()
-        _release(app, call)
+        slots.vacate(app, call)
         log.warning("call_refused", reason="invalid_offer", detail=str(exc)[:200])
         return json_error(400, "invalid_offer", "The SDP offer could not be answered.")
     except BaseException:
         await call.close()
-        _release(app, call)
+        slots.vacate(app, call)
         raise
     metrics.session_started(observer)
     log.info(
@@ -279,12 +253,6 @@ async def _start(
     return answer
 
 
-def _release(app: web.Application, call: Any) -> None:
-    app[SESSIONS].discard(call)
-    if not app[SESSIONS]:
-        app[LIFECYCLE].idle.set()
-
-
 async def _serve(
     app: web.Application,
     call_id: str,
@@ -298,47 +266,28 @@ async def _serve(
     owner: str | None = None,
 ) -> None:
     """Run one call to its end, then count it and write its `session_end` line."""
-    metrics, route_metrics = app[METRICS], app[ROUTE_METRICS]
     try:
         await call.run()
     finally:
         app[CALLS].calls.pop(call_id, None)
-        _release(app, call)
-        if owner is not None:
-            app[CAPS].release(owner)
-        end = call.end
-        if end.handshake_failed:
-            metrics.upstream_handshake_failures.labels(str(end.upstream_status or "none")).inc()
-            refusal, _, _ = upstream_refusal(end.upstream_status, end.reason)
-            observer.count_error("handshake", refusal["error"]["code"])
-        metrics.session_ended(
-            observer,
-            outcome=end.outcome,
-            client_code=None,
-            duration=time.monotonic() - end.started,
-            dialect=translator.dialect,
-        )
-        route.account(route_metrics, observer, end)
+        slots.vacate(app, call, owner)
         names = translator.names
-        log.info(
-            "session_end",
-            transport="webrtc",
+        slots.end_session(
+            app,
+            log,
+            observer,
+            call.end,
+            route=route,
             dialect=translator.dialect,
-            model=names.model or url_model,
-            inworld_model=observer.model,
-            voice=names.voice,
-            outcome=end.outcome,
-            ended_by=end.ended_by,
-            reason=end.reason,
-            upstream_close_code=end.upstream_code,
-            upstream_status=end.upstream_status,
-            messages_from_client=end.frames_up,
-            messages_from_upstream=end.frames_down,
-            responses=observer.responses,
-            turns=observer.turns,
-            duration_s=round(time.monotonic() - end.started, 3),
-            **call.stats,
-            **route.log_fields(),
+            head={
+                "transport": "webrtc",
+                "dialect": translator.dialect,
+                "model": names.model or url_model,
+                "inworld_model": observer.model,
+                "voice": names.voice,
+            },
+            tail={**call.stats, **route.log_fields()},
+            websocket=False,
         )
 
 

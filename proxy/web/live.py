@@ -22,32 +22,19 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.config import Config, Rules
-from proxy.core.error_events import upstream_refusal
 from proxy.core.live import LiveTranslator
 from proxy.core.live_events import live_limit_error
-from proxy.metrics.collectors import Metrics
 from proxy.metrics.labels import model_labeler
 from proxy.metrics.observe import SessionObserver
 from proxy.metrics.routes import RouteLabels, VariantSink
 from proxy.session.live_relay import LiveRelay
-from proxy.session.relay import SessionEnd
 from proxy.session.route import Candidate, ClientSide, SessionRoute
 from proxy.upstream.inworld import new_session_key
-from proxy.web.appkeys import (
-    CAPS,
-    LIFECYCLE,
-    LIVE_CONFIG,
-    LOGGER,
-    METRICS,
-    ROUTE_METRICS,
-    SESSIONS,
-    UNFINISHED,
-    UPSTREAM_TLS,
-)
+from proxy.web import session_slot as slots
+from proxy.web.appkeys import LIVE_CONFIG, LOGGER, METRICS, ROUTE_METRICS, UNFINISHED, UPSTREAM_TLS
 from proxy.web.auth import presented_credential
-from proxy.web.caps import owner_cap, refusal
 from proxy.web.guard import OWNER
-from proxy.web.realtime import draining_response, offered_subprotocols
+from proxy.web.realtime import offered_subprotocols
 from proxy.ws.handover import ClientSocket
 from proxy.ws.link import Link
 
@@ -126,28 +113,17 @@ async def live_handler(request: web.Request) -> web.StreamResponse:
     )
     if not client.can_prepare(request).ok:
         return _websocket_required()
-    lifecycle = app[LIFECYCLE]
-    if lifecycle.draining:
-        metrics.sessions_refused.labels("draining").inc()
-        return draining_response()
+    if (draining := slots.refuse_draining(app)) is not None:
+        return draining
     session_id = f"live_{uuid.uuid4().hex[:24]}"  # shown to the client as session.id
     session_key = new_session_key()
     owner = request.get(OWNER)
     log = app[LOGGER].bind(session_id=session_id, inworld_session_key=session_key)
     await client.prepare(request)
-    if len(app[SESSIONS]) >= cfg.limits.max_sessions:
-        metrics.sessions_refused.labels("max_sessions").inc()
-        log.warning("session_refused", reason="max_sessions", limit=cfg.limits.max_sessions)
-        await client.send_str(live_limit_error("session_limit").decode())
-        await client.close(code=1013, message=b"too many sessions")
-        return client
-    if owner is not None and not app[CAPS].acquire(owner, owner_cap(cfg, owner)):
-        reason, code = refusal(owner)
-        metrics.sessions_refused.labels(reason).inc()
-        log.warning("session_refused", reason=reason, limit=owner_cap(cfg, owner))
-        await client.send_str(live_limit_error(code).decode())
-        await client.close(code=1013, message=b"too many sessions for this credential")
-        return client
+    if (refused := slots.take_slot(app, cfg, owner)) is not None:  # no await between check and add
+        return await slots.refuse_socket(
+            client, log, refused, lambda c: live_limit_error(c).decode()
+        )
     link = Link(
         client_side=False,
         max_size=cfg.server.max_message_bytes,
@@ -211,62 +187,31 @@ async def live_handler(request: web.Request) -> web.StreamResponse:
             usage_interval=cfg.live.usage_interval,
         )
     except BaseException:
-        link.abort()
-        link.release()
-        if owner is not None:
-            app[CAPS].release(owner)
+        slots.abandon(app, link, owner)
         raise
-    app[SESSIONS].add(relay)
-    lifecycle.idle.clear()
+    slots.occupy(app, relay)
     try:
         await relay.run()
     finally:  # also when the handler is cancelled: the accounting below never awaits
         link.release()
-        if owner is not None:
-            app[CAPS].release(owner)
-        app[SESSIONS].discard(relay)
-        if not app[SESSIONS]:
-            lifecycle.idle.set()
-        _account(metrics, observer, relay.end)
-        fields = routes.route.log_fields() if routes.route is not None else {}
-        if routes.route is not None:
-            routes.route.account(route_metrics, observer, relay.end)
+        slots.vacate(app, relay, owner)
         start = core.start
-        log.info(
-            "session_end",
-            protocol=PROTOCOL,
-            model=start.model if start is not None else None,
-            inworld_model=observer.model,
-            voice=start.voice if start is not None and isinstance(start.voice, str) else None,
-            delegation=start.delegation if start is not None else None,
-            outcome=relay.end.outcome,
-            ended_by=relay.end.ended_by,
-            reason=relay.end.reason,
-            client_close_code=relay.end.client_code,
-            upstream_close_code=relay.end.upstream_code,
-            upstream_status=relay.end.upstream_status,
-            messages_from_client=relay.end.frames_up,
-            messages_from_upstream=relay.end.frames_down,
-            responses=observer.responses,
-            turns=observer.turns,
-            duration_s=round(time.monotonic() - relay.end.started, 3),
-            **fields,
+        slots.end_session(
+            app,
+            log,
+            observer,
+            relay.end,
+            route=routes.route,
+            dialect="ga",
+            head={
+                "protocol": PROTOCOL,
+                "model": start.model if start is not None else None,
+                "inworld_model": observer.model,
+                "voice": start.voice
+                if start is not None and isinstance(start.voice, str)
+                else None,
+                "delegation": start.delegation if start is not None else None,
+            },
+            tail=routes.route.log_fields() if routes.route is not None else {},
         )
     return client
-
-
-def _account(metrics: Metrics, observer: SessionObserver, end: SessionEnd) -> None:
-    """Count an ended Live session as a Realtime one is counted (`protocol="live"`)."""
-    if end.handshake_failed:
-        metrics.upstream_handshake_failures.labels(str(end.upstream_status or "none")).inc()
-        event, _, _ = upstream_refusal(end.upstream_status, end.reason)
-        observer.count_error("handshake", event["error"]["code"])
-    elif end.ended_by == "upstream" and end.upstream_code == 1006:
-        observer.count_error("upstream", "upstream_connection_lost")
-    metrics.session_ended(
-        observer,
-        outcome=end.outcome,
-        client_code=end.client_code,
-        duration=time.monotonic() - end.started,
-        dialect="ga",
-    )

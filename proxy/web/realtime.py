@@ -16,28 +16,19 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.core.dialect import detect_dialect
-from proxy.core.error_events import limit_error, upstream_refusal
-from proxy.metrics.collectors import Metrics
+from proxy.core.error_events import limit_error
 from proxy.metrics.observe import SessionObserver
 from proxy.metrics.routes import VariantSink
-from proxy.session.relay import Relay, SessionEnd
+from proxy.session.relay import Relay
 from proxy.session.route import ClientSide, SessionRoute
 from proxy.session.shadow import shadow_for
 from proxy.upstream.inworld import new_session_key
-from proxy.web.appkeys import (
-    CAPS,
-    LIFECYCLE,
-    LIVE_CONFIG,
-    LOGGER,
-    METRICS,
-    ROUTE_METRICS,
-    SESSIONS,
-    UNFINISHED,
-    UPSTREAM_TLS,
-)
+from proxy.web import session_slot as slots
+from proxy.web.appkeys import LIVE_CONFIG, LOGGER, METRICS, ROUTE_METRICS, UNFINISHED, UPSTREAM_TLS
 from proxy.web.auth import presented_credential
-from proxy.web.caps import owner_cap, pinned_session, refusal
+from proxy.web.caps import pinned_session
 from proxy.web.guard import OWNER, PRESET_SESSION
+from proxy.web.session_slot import draining_response
 from proxy.ws.handover import ClientSocket
 from proxy.ws.link import Link
 
@@ -72,21 +63,6 @@ def websocket_required() -> web.Response:
     )
 
 
-def draining_response() -> web.Response:
-    """The JSON answer to a new session while the proxy shuts down (before any upgrade)."""
-    return web.json_response(
-        {
-            "error": {
-                "type": "server_error",
-                "code": "proxy_draining",
-                "message": "The proxy is shutting down and accepts no new sessions; reconnect.",
-            }
-        },
-        status=503,
-        headers={"Retry-After": "1"},
-    )
-
-
 async def realtime_handler(request: web.Request) -> web.StreamResponse:
     """Serve one OpenAI Realtime client connection until either side ends it."""
     app = request.app
@@ -104,10 +80,8 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     )
     if not client.can_prepare(request).ok:
         return websocket_required()
-    lifecycle = app[LIFECYCLE]
-    if lifecycle.draining:
-        metrics.sessions_refused.labels("draining").inc()
-        return draining_response()
+    if (draining := slots.refuse_draining(app)) is not None:
+        return draining
     session_id = f"sess_{uuid.uuid4().hex[:20]}"  # the proxy's own id, for logs
     session_key = new_session_key()  # Inworld's ?key=, a separate UUID4
     owner = request.get(OWNER)  # whose sessions this one counts against (proxy.web.caps)
@@ -117,19 +91,8 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
     dialect = detect_dialect(request.headers.get("OpenAI-Beta"), offered)
     log = app[LOGGER].bind(session_id=session_id, inworld_session_key=session_key)
     await client.prepare(request)
-    if len(app[SESSIONS]) >= cfg.limits.max_sessions:  # no await between check and add
-        metrics.sessions_refused.labels("max_sessions").inc()
-        log.warning("session_refused", reason="max_sessions", limit=cfg.limits.max_sessions)
-        await client.send_str(limit_error("session_limit"))
-        await client.close(code=1013, message=b"too many sessions")
-        return client
-    if owner is not None and not app[CAPS].acquire(owner, owner_cap(cfg, owner)):
-        reason, code = refusal(owner)
-        metrics.sessions_refused.labels(reason).inc()
-        log.warning("session_refused", reason=reason, limit=owner_cap(cfg, owner))
-        await client.send_str(limit_error(code))
-        await client.close(code=1013, message=b"too many sessions for this credential")
-        return client
+    if (refused := slots.take_slot(app, cfg, owner)) is not None:  # no await between check and add
+        return await slots.refuse_socket(client, log, refused, limit_error)
     link = Link(
         client_side=False,
         max_size=cfg.server.max_message_bytes,
@@ -197,64 +160,32 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         if shadow is not None:  # mirrored to a second upstream, never heard (docs/routing.md)
             relay.shadow = shadow.tap
     except BaseException:
-        link.abort()
-        link.release()
-        if owner is not None:
-            app[CAPS].release(owner)
+        slots.abandon(app, link, owner)
         raise
-    app[SESSIONS].add(relay)
-    lifecycle.idle.clear()
+    slots.occupy(app, relay)
     if shadow is not None:
         shadow.start()
     try:
         await relay.run()
     finally:  # also when the handler is cancelled: the accounting below never awaits
         link.release()
-        if owner is not None:
-            app[CAPS].release(owner)
-        app[SESSIONS].discard(relay)
-        if not app[SESSIONS]:
-            lifecycle.idle.set()
-        _account(metrics, observer, relay.end, dialect=dialect)
-        route.account(route_metrics, observer, relay.end)
-        log.info(
-            "session_end",
-            protocol="realtime",
+        slots.vacate(app, relay, owner)
+        slots.end_session(
+            app,
+            log,
+            observer,
+            relay.end,
+            route=route,
             dialect=dialect,
-            model=translator.names.model or url_model,
-            inworld_model=observer.model,
-            voice=translator.names.voice,
-            outcome=relay.end.outcome,
-            ended_by=relay.end.ended_by,
-            reason=relay.end.reason,
-            client_close_code=relay.end.client_code,
-            upstream_close_code=relay.end.upstream_code,
-            upstream_status=relay.end.upstream_status,
-            messages_from_client=relay.end.frames_up,
-            messages_from_upstream=relay.end.frames_down,
-            responses=observer.responses,
-            turns=observer.turns,
-            duration_s=round(time.monotonic() - relay.end.started, 3),
-            fallbacks=route.fallbacks,
-            **route.log_fields(),
+            head={
+                "protocol": "realtime",
+                "dialect": dialect,
+                "model": translator.names.model or url_model,
+                "inworld_model": observer.model,
+                "voice": translator.names.voice,
+            },
+            tail={"fallbacks": route.fallbacks, **route.log_fields()},
         )
         if shadow is not None:  # after the client's accounting: bounded by close_timeout
             await shadow.finish()
     return client
-
-
-def _account(metrics: Metrics, observer: SessionObserver, end: SessionEnd, *, dialect: str) -> None:
-    """Count an ended session: its outcome, errors, and the observer's counters."""
-    if end.handshake_failed:
-        metrics.upstream_handshake_failures.labels(str(end.upstream_status or "none")).inc()
-        refusal, _, _ = upstream_refusal(end.upstream_status, end.reason)
-        observer.count_error("handshake", refusal["error"]["code"])
-    elif end.ended_by == "upstream" and end.upstream_code == 1006:
-        observer.count_error("upstream", "upstream_connection_lost")
-    metrics.session_ended(
-        observer,
-        outcome=end.outcome,
-        client_code=end.client_code,
-        duration=time.monotonic() - end.started,
-        dialect=dialect,
-    )

@@ -47,12 +47,13 @@ from aiortc.mediastreams import MediaStreamError
 from proxy.config import LimitsConfig
 from proxy.config.types import WebRTCConfig
 from proxy.core.commands import FORWARD, CloseClient, Command, ToClient, ToUpstream
-from proxy.core.error_events import limit_error, upstream_refusal
+from proxy.core.error_events import limit_error
 from proxy.core.sniff import sniff_type
 from proxy.core.translate import Translator
 from proxy.metrics.calls import CallMetrics
 from proxy.metrics.observe import SessionObserver
-from proxy.session.relay import Dial, SessionEnd
+from proxy.session.ending import SessionEnd, serve_until, upstream_refused
+from proxy.session.relay import Dial
 from proxy.session.watchdog import watch
 from proxy.upstream.inworld import UpstreamRefused
 from proxy.webrtc.audio import OUT_CHANNELS, OUT_RATE, MicEncoder, SpeakerDecoder, audio_format
@@ -147,27 +148,22 @@ class Call:
 
     async def run(self) -> SessionEnd:
         """Serve the call until either side ends; close everything; return how it ended."""
+        watchdog = watch(
+            self._limits,
+            ready=self._upstream_ready,
+            started=lambda: self._translator.started,
+            activity=lambda: self._activity,
+            expire=self._expire,
+        )
+        jobs = [
+            (self._open_upstream(), "call-upstream-open"),
+            (watchdog, "call-watchdog"),
+            (self._connect_deadline(), "call-connect"),
+            (self._pump_mic(), "call-mic"),
+            (self._sample_stats(), "call-stats"),
+        ]
         try:
-            async with asyncio.TaskGroup() as tg:
-                tasks = (
-                    tg.create_task(self._open_upstream(), name="call-upstream-open"),
-                    tg.create_task(
-                        watch(
-                            self._limits,
-                            ready=self._upstream_ready,
-                            started=lambda: self._translator.started,
-                            activity=lambda: self._activity,
-                            expire=self._expire,
-                        ),
-                        name="call-watchdog",
-                    ),
-                    tg.create_task(self._connect_deadline(), name="call-connect"),
-                    tg.create_task(self._pump_mic(), name="call-mic"),
-                    tg.create_task(self._sample_stats(), name="call-stats"),
-                )
-                await self._done.wait()
-                for task in tasks:
-                    task.cancel()
+            await serve_until(self._done, jobs)
         except asyncio.CancelledError:
             self.end.reason = self.end.reason or "proxy stopped"
             self._finish("proxy", upstream=(1001, "proxy stopped"))
@@ -282,10 +278,7 @@ class Call:
         try:
             upstream = await self._dial()
         except UpstreamRefused as exc:
-            event, _, _ = upstream_refusal(exc.status, exc.detail, self._translator.provider)
-            self.end.upstream_status = exc.status
-            self.end.handshake_failed = True
-            self.end.reason = f"upstream handshake failed: {exc.detail}"
+            event, _, _ = upstream_refused(self.end, exc, self._translator.provider)
             self._send_client(orjson.dumps(event))
             self._finish("upstream")
             return
