@@ -197,3 +197,21 @@ def test_cli_reference_lists_every_flag(name: str) -> None:
         for flag in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", cell)
     }
     assert documented == flags
+
+
+def test_package_layout_lists_every_module() -> None:
+    """docs/development.md's layout table names every module of every layer folder (the
+    emulator's are on its own page), so a newcomer's map of the tree is complete."""
+    rows = {
+        cells[0].strip("`"): set(CELL.findall(cells[1]))
+        for cells in table_rows(section("development.md", "Package layout"))
+        if len(cells) >= 3 and cells[0].startswith("`proxy/")
+    }
+    missing = []
+    for folder in sorted((ROOT / "proxy").iterdir()):
+        if not (folder / "__init__.py").exists() or folder.name == "emulator":
+            continue
+        listed = rows.get(f"proxy/{folder.name}/", set())
+        modules = {p.name for p in folder.glob("*.py") if p.name != "__init__.py"}
+        missing += [f"proxy/{folder.name}/{m}" for m in sorted(modules - listed)]
+    assert missing == []
