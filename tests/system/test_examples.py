@@ -13,13 +13,14 @@ from tests.support.processes import ROOT, TIMEOUT, start_process, stop, wait_for
 def readme_expected_output() -> str:
     """The text block the README shows as the example's expected output."""
     readme = (ROOT / "README.md").read_text()
-    match = re.search(r"first_turn\.py` runs one text turn[^`]*```text\n(.*?)```", readme, re.S)
+    match = re.search(r"first_turn\.py` runs one voice turn.*?```text\n(.*?)```", readme, re.S)
     assert match, "the README lost the first turn's expected output"
     return match.group(1)
 
 
 async def test_first_turn_example_prints_what_the_readme_says() -> None:
-    """A newcomer's first command after the Quick start prints exactly the README's block."""
+    """A newcomer's first command after the Quick start (a voice turn: audio in, server VAD,
+    audio and transcript out) prints exactly the README's block."""
     process = await start_process("--emulator", "--port", "0")
     try:
         listening = await wait_for_event(process, "listening")
