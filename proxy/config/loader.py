@@ -43,22 +43,7 @@ from proxy.config.types import (
     WebRTCConfig,
 )
 
-__all__ = [
-    "ClientsConfig",
-    "Config",
-    "ConfigError",
-    "EmulatorConfig",
-    "LimitsConfig",
-    "LoggingConfig",
-    "OpenAIConfig",
-    "RouterConfig",
-    "Rules",
-    "ServerConfig",
-    "TokensConfig",
-    "UpstreamConfig",
-    "basic_credential",
-    "load",
-]
+__all__ = ["basic_credential", "load"]
 
 _LEVELS = ("debug", "info", "warning", "error")
 
