@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import dataclasses
-import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,15 +29,15 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp import web
 
 from proxy.cli.check_items import Item, applied, config_items, describe
+from proxy.cli.local_emulator import private_emulator
 from proxy.cli.output import stdout_closed
 from proxy.cli.voices_api import error_message
 from proxy.config import Config
 from proxy.core.commands import ToUpstream
 from proxy.core.translate import Translator
-from proxy.emulator import EmulatorSettings, create_emulator_app
+from proxy.emulator import EmulatorSettings
 from proxy.upstream.inworld import UpstreamRefused, connect, new_session_key
 from proxy.ws.frames import CLOSE, TEXT
 from proxy.ws.link import Link
@@ -84,29 +81,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
 async def _with_emulator(cfg: Config, emit: Emit) -> bool:
     """Run the checks against an emulator on a private loopback port with fresh credentials."""
-    key, secret = "check", secrets.token_urlsafe(18)
-    settings = EmulatorSettings(api_key=key, api_secret=secret, ping_interval=0)
-    runner = web.AppRunner(create_emulator_app(settings))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = int(runner.addresses[0][1])
-        base = f"127.0.0.1:{port}"
-        cfg = dataclasses.replace(
-            cfg,
-            upstream=dataclasses.replace(
-                cfg.upstream,
-                url=f"ws://{base}/api/v1/realtime/session",
-                credential=base64.b64encode(f"{key}:{secret}".encode()).decode(),
-            ),
-            router=dataclasses.replace(
-                cfg.router, url=f"http://{base}/v1", models_url=f"http://{base}/llm/v1alpha/models"
-            ),
-        )
-        return await run_checks(cfg, emit)
-    finally:
-        await runner.cleanup()
+    settings = EmulatorSettings(api_key=None, api_secret=None, ping_interval=0)
+    async with private_emulator(cfg, settings, user="check") as local:
+        return await run_checks(local, emit)
 
 
 async def run_checks(cfg: Config, emit: Emit) -> bool:
