@@ -6,7 +6,8 @@
 #       inworld-realtime-proxy
 #
 # Stage 1 builds wheels for the proxy and its runtime dependencies (uvloop included, a
-# dependency on Linux; WebRTC calls, extra `webrtc`: aiortc and PyAV, binary wheels); stage 2
+# dependency on Linux; WebRTC calls, extra `webrtc`: aiortc and PyAV, binary wheels), with a C
+# compiler for the proxy's native hot lane (proxy/ws/_lane.c, docs/performance.md); stage 2
 # installs exactly those wheels, offline, into a slim Python and runs as a non-root user.
 # WebRTC media needs UDP: docs/deploy.md#webrtc-calls. Configuration comes from the environment
 # (docs/configuration.md) or a TOML file mounted and named by PROXY_CONFIG. The listener binds
@@ -18,6 +19,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
+# The compiler only builds the wheel; the final stage has none. Debian's current gcc is wanted,
+# whatever its exact version, hence no pin.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY proxy ./proxy
 RUN python -m pip wheel --wheel-dir /wheels ".[webrtc]"

@@ -6,18 +6,22 @@
 
 Drives the real `Link`s, `Relay`, `Translator` and `SessionObserver` of one session over
 in-memory transports (`bench.memory`): each client audio append (a masked frame, as clients
-send it) and each upstream audio delta is handed to the receiving link's `data_received` as
-one read, as on the real path at real-time pace, and must come out on the other side as the
-very bytes received. The time per frame is the proxy's user-space Python alone: no
+send it) and each upstream audio delta is handed to the receiving transport's protocol (the
+native lane in front of the link, or the link itself) as one read, as on the real path at
+real-time pace, and must come out on the other side as the very bytes received. The time per
+frame is the proxy's own user-space work alone (Python, and C for the native lane): no
 syscalls, no event-loop wake-ups, no other process (the transports' own bookkeeping, a few
 attribute updates per write, is included). `bench.relay` measures the whole cost (the
 kernel's share dominates there).
 
 Variants, each in its own session:
 
-- `proxy`: the default configuration (metrics observer on, INFO logging);
-- `no-metrics`: the observer's hot-path methods do nothing (the difference is what metrics
-  cost per audio frame);
+- `proxy`: the default configuration (metrics observer on, INFO logging, the native lane
+  when it was built);
+- `python-lane`: the same with `server.native_lane = false` (the Python path alone, as an
+  install built without a C compiler runs);
+- `no-metrics`: the observer's hot-path methods do nothing, native lane off (the difference
+  from `python-lane` is what metrics cost per audio frame on the Python path);
 - `debug-log`: DEBUG logging (one JSON line per message, to /dev/null), for scale.
 
 Reported per variant and direction: the best (minimum) of `--repeats` timings of `--frames`
@@ -43,7 +47,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -51,11 +55,10 @@ import structlog
 from bench.memory import MemorySession, MemoryTransport, client_frame, open_session, server_frame
 from proxy.metrics.observe import NULL_SINK, SessionObserver
 from proxy.web.logs import Redactor, line_processors
-from proxy.ws.link import Link
 
 __all__ = ["APPEND_FRAME", "DELTA_FRAME", "VARIANTS", "main", "measure"]
 
-VARIANTS = ("proxy", "no-metrics", "debug-log")
+VARIANTS = ("proxy", "python-lane", "no-metrics", "debug-log")
 _AUDIO = base64.b64encode(os.urandom(1920)).decode()  # 20 ms of PCM16 24 kHz mono
 _APPEND = orjson.dumps({"type": "input_audio_buffer.append", "audio": _AUDIO})
 _DELTA = orjson.dumps(
@@ -112,15 +115,15 @@ class _Timed:
         `down`); keep the best of each."""
         s = self.session
         if directions != "down":
-            self.up_ns = min(self.up_ns, _time(s.client, APPEND_FRAME, s.upstream_io, frames))
+            self.up_ns = min(self.up_ns, _time(s.client_io, APPEND_FRAME, s.upstream_io, frames))
         if directions != "up":
-            self.down_ns = min(self.down_ns, _time(s.upstream, DELTA_FRAME, s.client_io, frames))
+            self.down_ns = min(self.down_ns, _time(s.upstream_io, DELTA_FRAME, s.client_io, frames))
 
 
-def _time(link: Link, frame: bytes, out: MemoryTransport, frames: int) -> float:
-    """ns per frame for `frames` reads of `frame` by `link`, each of which must make `out`
-    write `frame` itself (the hot path: forwarded as received)."""
-    feed, before = link.data_received, out.writes
+def _time(reading: MemoryTransport, frame: bytes, out: MemoryTransport, frames: int) -> float:
+    """ns per frame for `frames` reads of `frame` by `reading`'s protocol, each of which must
+    make `out` write `frame` itself (the hot path: forwarded as received)."""
+    feed, before = cast(asyncio.Protocol, reading.get_protocol()).data_received, out.writes
     gc.disable()  # as timeit does: a collection is not the hot path's cost
     try:
         started = time.thread_time_ns()
@@ -139,7 +142,8 @@ async def _open(variant: str, tg: asyncio.TaskGroup) -> _Timed:
     observer_type = _NoMetrics if variant == "no-metrics" else SessionObserver
     observer = observer_type(NULL_SINK, clock=time.monotonic, model_label=lambda _: "other")
     log = _logger(logging.DEBUG if variant == "debug-log" else logging.INFO)
-    return _Timed(variant, await open_session(tg, observer=observer, log=log))
+    native = variant not in ("python-lane", "no-metrics")
+    return _Timed(variant, await open_session(tg, observer=observer, log=log, native_lane=native))
 
 
 async def measure(

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -54,11 +54,15 @@ class MemoryTransport(asyncio.Transport):
     """A transport without a socket: counts writes and keeps the last one (all of them in
     `kept` when `keep`). A Close frame written is answered at once: the connection is then
     lost, as after a peer's answer. `backlog`: what it reports as still queued (set it to
-    play a peer that stopped reading)."""
+    play a peer that stopped reading); like a real transport, it calls the protocol's
+    `pause_writing` when that goes over the high-water mark (`set_write_buffer_limits`) and
+    `resume_writing` when it is back at or under the low one."""
 
     def __init__(self, *, keep: bool = False) -> None:
         super().__init__()
-        self.backlog = 0
+        self._backlog = 0
+        self._high, self._low = 64 * 1024, 16 * 1024  # asyncio's defaults
+        self._writing_paused = False
         self.writes = 0
         self.last = b""
         self.kept: list[bytes] | None = [] if keep else None
@@ -67,6 +71,15 @@ class MemoryTransport(asyncio.Transport):
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        assert self._protocol is not None
+        return self._protocol
+
+    def feed(self, data: bytes) -> None:
+        """One read, handed to the protocol as a socket transport would (to a native lane
+        first, when the link put one in front of itself: `Link.open_lane`)."""
+        cast(asyncio.Protocol, self._protocol).data_received(data)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.writes += 1
@@ -84,7 +97,36 @@ class MemoryTransport(asyncio.Transport):
         return self._closing
 
     def get_write_buffer_size(self) -> int:
-        return self.backlog
+        return self._backlog
+
+    @property
+    def backlog(self) -> int:
+        """Bytes this transport reports as queued."""
+        return self._backlog
+
+    @backlog.setter
+    def backlog(self, size: int) -> None:
+        self._backlog = size
+        self._flow()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._high = 64 * 1024 if high is None else high
+        self._low = self._high // 4 if low is None else low
+        self._flow()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._low, self._high
+
+    def _flow(self) -> None:
+        if self._protocol is None:
+            return
+        protocol = cast(asyncio.Protocol, self._protocol)  # a link, or the lane in front of it
+        if not self._writing_paused and self._backlog > self._high:
+            self._writing_paused = True
+            protocol.pause_writing()
+        elif self._writing_paused and self._backlog <= self._low:
+            self._writing_paused = False
+            protocol.resume_writing()
 
     def pause_reading(self) -> None:
         pass
@@ -136,10 +178,12 @@ async def open_session(
     log: structlog.typing.FilteringBoundLogger | None = None,
     dialect: Dialect = "ga",
     keep: bool = False,
+    native_lane: bool = True,
 ) -> MemorySession:
     """Start a session's relay in `tg` (default configuration) and open the session: the
     upstream answers the proxy's `session.update`, so audio deltas pass unchanged from then on
-    (for GA clients). `keep`: the transports keep every write. End it with
+    (for GA clients). `keep`: the transports keep every write. `native_lane`: as
+    `server.native_lane` (False: the Python path relays everything). End it with
     `session.relay.shut_down()`; `tg` then finishes.
     """
     cfg = load(None, {})
@@ -158,7 +202,7 @@ async def open_session(
     )
     log = log or quiet_logger()
     translator = Translator(cfg.rules, dialect=dialect)
-    relay = Relay(client, dial, translator, log, observer, limits=limits)
+    relay = Relay(client, dial, translator, log, observer, limits=limits, native_lane=native_lane)
     tg.create_task(relay.run(), name="memory-relay")
     await opened.wait()  # the relay sent its session.update and attached in the same step
     if not upstream_io.writes:

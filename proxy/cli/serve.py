@@ -33,6 +33,7 @@ from proxy.web.drain import drain
 from proxy.web.listener import proxy_site, serve_options
 from proxy.web.logs import AccessLogger
 from proxy.web.reload import install_reload
+from proxy.ws.lane import NATIVE
 
 __all__ = ["ListenError", "emulate", "run_event_loop", "serve"]
 
@@ -152,6 +153,7 @@ async def serve(
             upstream=cfg.upstream.url,
             emulator=with_emulator,
             event_loop=_loop_name(),
+            hot_lane="native" if cfg.server.native_lane and NATIVE else "python",
         )
         upstream_url = urlsplit(cfg.upstream.url)
         if upstream_url.scheme == "ws" and not is_loopback_host(upstream_url.hostname):

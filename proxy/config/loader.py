@@ -134,6 +134,7 @@ _ENV_OVERRIDES = {
     "PROXY_LOG_LEVEL": ("logging", "level", str),
     "PROXY_LOG_FORMAT": ("logging", "format", str),
     "PROXY_UVLOOP": ("server", "uvloop", bool),
+    "PROXY_NATIVE_LANE": ("server", "native_lane", bool),
 }
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
@@ -402,6 +403,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
                 )
             ),
             uvloop=checks.get(srv, "server", "uvloop", bool),
+            native_lane=checks.get(srv, "server", "native_lane", bool),
             tls_cert=tls_cert,
             tls_key=tls_key,
             demo_page=checks.get(srv, "server", "demo_page", bool),

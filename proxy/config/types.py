@@ -46,6 +46,7 @@ class ServerConfig:
     port: int
     max_message_bytes: int
     uvloop: bool = True
+    native_lane: bool = True  # audio through proxy/ws/_lane.c when it was built
     tls_cert: str | None = None
     tls_key: str | None = None
     demo_page: bool = True

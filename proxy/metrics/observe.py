@@ -50,6 +50,7 @@ __all__ = [
     "UP",
     "WEBRTC",
     "WEBSOCKET",
+    "Counted",
     "SessionObserver",
     "TimingSink",
 ]
@@ -64,6 +65,13 @@ _APPEND = "input_audio_buffer.append"
 _AUDIO_DELTA = "response.output_audio.delta"
 _RESPONSE_STATUSES = frozenset({"completed", "cancelled", "failed", "incomplete"})
 LATE_AUDIO_SECONDS = 0.5  # audio this long after the user started speaking is "late"
+
+
+class Counted(Protocol):
+    """Something that counts the frames it forwarded (a native lane, `proxy.ws.lane`)."""
+
+    @property
+    def count(self) -> int: ...
 
 
 class TimingSink(Protocol):
@@ -201,6 +209,10 @@ class SessionObserver:
         self._rate_in = self._rate_out = PCM16_24K
         # The relay's audio fast path only counts runs here; `settle()` folds them in above.
         self._appends, self._deltas = _Run(), _Run()
+        # Native lanes (`follow_lanes`) count more frames of the current runs themselves.
+        self._up_lane: Counted | None = None
+        self._down_lane: Counted | None = None
+        self._up_seen = self._down_seen = 0
         self._turn_mark: float | None = None
         self._response: _Response | None = None
 
@@ -224,11 +236,47 @@ class SessionObserver:
                 self._response.cancel_requested = True
                 self._interrupt(self._response)
 
+    def follow_lanes(self, up: Counted | None, down: Counted | None) -> None:
+        """Count the frames these native lanes (`proxy.ws.lane`) take, appends (`up`) and
+        deltas (`down`), as frames of the current run of their direction: a lane takes only
+        frames of that run's length (`append_length`, `delta_length`)."""
+        self._up_lane, self._down_lane = up, down
+        self._up_seen = up.count if up is not None else 0
+        self._down_seen = down.count if down is not None else 0
+
+    @property
+    def append_length(self) -> int:
+        """The length of the current run of audio appends (-1 before the first)."""
+        return self._appends.length
+
+    @property
+    def delta_length(self) -> int:
+        """The length of the current run of audio deltas (-1 before the first)."""
+        return self._deltas.length
+
+    @property
+    def watching_audio(self) -> bool:
+        """The next audio delta needs a look (`delta_from_upstream`, not a native lane)."""
+        response = self._response
+        return response is not None and response.watch
+
+    def _catch_up(self) -> None:
+        """Add the frames the native lanes took since the last call to the current runs."""
+        lane = self._up_lane
+        if lane is not None and lane.count != self._up_seen:
+            self._appends.count += lane.count - self._up_seen
+            self._up_seen = lane.count
+        lane = self._down_lane
+        if lane is not None and lane.count != self._down_seen:
+            self._deltas.count += lane.count - self._down_seen
+            self._down_seen = lane.count
+
     def append_from_client(self, text: bytes) -> None:
         """An audio append the relay forwarded on its hot path (`from_client`, cheaper; call
         `settle()` before reading the tallies)."""
         run = self._appends
         if len(text) != run.length:
+            self._catch_up()
             run.restart(len(text), b64_decoded_size(text, "audio"))
         run.count += 1
 
@@ -248,6 +296,7 @@ class SessionObserver:
         """An audio delta the relay forwarded on its hot path (`from_upstream`, cheaper)."""
         run = self._deltas
         if len(text) != run.length:
+            self._catch_up()
             run.restart(len(text), b64_decoded_size(text, "delta"))
         run.count += 1
         response = self._response
@@ -257,12 +306,14 @@ class SessionObserver:
     def input_audio_seconds(self) -> float:
         """Seconds of input audio the client has sent so far, hot-path runs included, without
         folding them (the core's transcription `usage` reads it on commits, never per frame)."""
+        self._catch_up()
         run = self._appends
         return self.audio_seconds[UP] + (run.audio + run.count * run.size) / self._rate_in
 
     def settle(self) -> None:
         """Fold the hot-path runs into `messages`, `bytes` and `audio_seconds` (readers of
         those call this first; so does a change of audio format)."""
+        self._catch_up()
         for direction, kind, run, rate in (
             (UP, _APPEND, self._appends, self._rate_in),
             (DOWN, _AUDIO_DELTA, self._deltas, self._rate_out),

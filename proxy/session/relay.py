@@ -9,8 +9,14 @@ other transport as the very bytes received (header and mask included): no decode
 no copy, no task switch. Audio appends and deltas are recognised by their first bytes
 (`Translator.append_prefixes` / `delta_prefixes`) without asking the core at all, and an
 append alone in its read comes earlier still, through the client link's hot lane
-(`hot_from_client`, `Link.offer_hot`), before its payload is unmasked or copied. `run()`
-itself only dials, starts the session and waits.
+(`hot_from_client`, `Link.offer_hot`), before its payload is unmasked or copied. Earliest
+of all, when the native lane was built (`proxy.ws.lane`, `server.native_lane`), each link's
+lane writes the audio frames of the current run's length to the other link in C and counts
+them; the relay arms a lane only while nothing but counting is to be done for its frames
+(`_arm_lanes`: no shadow, no DEBUG lines, the other link not backed up, and for deltas no
+response whose audio the observer times), and every 64th frame of a direction, counting
+both paths' frames, still takes the Python path, so that the overhead histogram samples it.
+`run()` itself only dials, starts the session and waits.
 
 Until the upstream is open, client messages wait in a list and the client's socket stops
 being read (its kernel buffers are the bounded buffer); they are handled in order once the
@@ -70,6 +76,7 @@ from proxy.session.ending import SessionEnd, serve_until, upstream_refused
 from proxy.session.watchdog import watch
 from proxy.upstream.inworld import UpstreamRefused
 from proxy.ws.budget import Budget
+from proxy.ws.lane import Lane
 from proxy.ws.link import LOST, Link
 from proxy.ws.utf8 import valid_utf8
 
@@ -116,6 +123,8 @@ class Relay:
         budget: the process's budget for unfinished messages (`proxy.ws.budget`), which the
             session's own (`limits.max_unfinished_bytes_per_session`) draws on; None: only
             the session's own applies.
+        native_lane: relay audio through the links' native lanes when the extension was
+            built (`server.native_lane`); False: all in Python.
     """
 
     def __init__(
@@ -128,8 +137,12 @@ class Relay:
         *,
         limits: LimitsConfig | None = None,
         budget: Budget | None = None,
+        native_lane: bool = True,
     ) -> None:
         self._client = client
+        self._native_lane = native_lane
+        self._up_lane: Lane | None = None  # the client link's, once the upstream is open
+        self._down_lane: Lane | None = None  # the upstream link's
         self._observer = observer or SessionObserver(
             NULL_SINK, clock=time.monotonic, model_label=lambda _: "other"
         )
@@ -154,8 +167,18 @@ class Relay:
         self._max_queued = limits.max_queued_bytes
         self._budget = Budget(limits.max_unfinished_bytes_per_session, parent=budget)
         self._activity = 0  # frames either way, keep-alives excepted (read by the watchdog)
-        self.shadow: Tap | None = None  # gets the client's input too (shadow traffic)
+        self._shadow: Tap | None = None
         self.end = SessionEnd()
+
+    @property
+    def shadow(self) -> Tap | None:
+        """Gets a copy of the client's input (shadow traffic); None: no copy."""
+        return self._shadow
+
+    @shadow.setter
+    def shadow(self, tap: Tap | None) -> None:
+        self._shadow = tap
+        self._arm_lanes()  # a shadow must see every append
 
     async def run(self) -> SessionEnd:
         """Relay until either side ends; close both links; return how it ended."""
@@ -169,7 +192,7 @@ class Relay:
             self._limits,
             ready=self._upstream_ready,
             started=lambda: self._translator.started,
-            activity=lambda: self._activity,
+            activity=self._activity_now,
             expire=self._expire,
         )
         jobs = [(self._open_upstream(), "upstream-open"), (watchdog, "session-watchdog")]
@@ -182,6 +205,13 @@ class Relay:
             raise
         finally:
             await self._close_links()
+            for lane in (self._up_lane, self._down_lane):
+                if lane is not None:  # the lanes' frames count as relayed by the session
+                    lane.write = None
+            if self._up_lane is not None:
+                self.end.frames_up += self._up_lane.count
+            if self._down_lane is not None:
+                self.end.frames_down += self._down_lane.count
         return self.end
 
     def shut_down(self, code: int = 1001, reason: str = "proxy shutting down") -> None:
@@ -228,6 +258,8 @@ class Relay:
         )
         upstream.limit(self._budget, self._limits.message_timeout or None)
         upstream.peer, self._client.peer = self._client, upstream  # batch writes per read
+        if self._native_lane:
+            self._open_lanes(upstream)
         self._ready = upstream
         self._upstream_ready.set()
         early, self._early = self._early, []
@@ -238,7 +270,46 @@ class Relay:
                 self.from_client(*frame)
             else:
                 self.from_client_binary(frame)
+        self._arm_lanes()
         self._client.resume_reading()
+
+    def _open_lanes(self, upstream: Link) -> None:
+        """Give both links a native lane (disarmed; `_arm_lanes` arms them), if built."""
+        client = self._client
+        self._up_lane = client.open_lane(self._append_prefixes)
+        self._down_lane = upstream.open_lane(self._delta_prefixes)
+        if self._up_lane is None or self._down_lane is None:
+            self._up_lane = self._down_lane = client.lane = upstream.lane = None
+            return
+        self._up_lane.sample = self._down_lane.sample = _SAMPLE_MASK + 1
+        self._observer.follow_lanes(self._up_lane, self._down_lane)
+        client.limit_writes(self._max_queued)  # past it: `pause_writing` disarms the lane
+        upstream.limit_writes(self._max_queued)
+
+    def _arm_lanes(self) -> None:
+        """Arm each native lane whose frames need nothing but forwarding and counting now;
+        disarm the other. Called after each message the Python path handles."""
+        up, down, upstream = self._up_lane, self._down_lane, self._ready
+        if up is None or down is None or upstream is None:
+            return
+        observer, client = self._observer, self._client
+        live = not self._done.is_set() and not self._debug
+        up.length = observer.append_length
+        up.write = upstream.writer if live and not upstream.write_paused else None
+        if self._shadow is not None:  # every append is copied to it
+            up.write = None
+        if down.prefixes != self._delta_prefixes:
+            down.prefixes = self._delta_prefixes
+        down.length = observer.delta_length
+        quiet = live and not client.write_paused and not observer.watching_audio
+        down.write = client.writer if quiet else None
+
+    def _activity_now(self) -> int:
+        """Frames either way so far (keep-alives excepted), the lanes' included."""
+        lanes = (self._up_lane.count if self._up_lane is not None else 0) + (
+            self._down_lane.count if self._down_lane is not None else 0
+        )
+        return self._activity + lanes
 
     # -- client -> upstream ---------------------------------------------------------------
 
@@ -253,17 +324,23 @@ class Relay:
             self._client.pause_reading()
             return
         self.end.frames_up += 1
-        sampled = not self.end.frames_up & _SAMPLE_MASK
+        index = self.end.frames_up
+        if (lane := self._up_lane) is not None:  # its frames count towards the samples
+            lane.offset = index
+            index += lane.count
+        sampled = not index & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
         if data.startswith(self._append_prefixes) and raw is not None:  # an audio append
             self._observer.append_from_client(data)
             if not upstream.forward(raw, self._max_queued):
                 self._slow_reader("upstream")
                 return
-            if self.shadow is not None:
-                self.shadow.frame(raw)
+            if self._shadow is not None:
+                self._shadow.frame(raw)
             if self._debug:
                 self._log_message(UP, "input_audio_buffer.append", len(data))
+            if lane is not None:  # the lane left it here: a sample, or a new length
+                self._arm_lanes()
             if sampled:
                 self._observer.overhead(UP, time.perf_counter() - started)
             return
@@ -278,10 +355,11 @@ class Relay:
         else:
             self._execute(commands, data, raw)
         self._observer.from_client(translator.last_type, data, translator.last_event)
-        if self.shadow is not None:
-            self.shadow.message(data)
+        if self._shadow is not None:
+            self._shadow.message(data)
         if self._debug:
             self._log_message(UP, translator.last_type, len(data))
+        self._arm_lanes()  # the event may have changed what the observer watches
         if sampled:
             self._observer.overhead(UP, time.perf_counter() - started)
 
@@ -294,19 +372,25 @@ class Relay:
         if upstream is None or self._early:
             return False
         end = self.end
-        sampled = not (end.frames_up + 1) & _SAMPLE_MASK  # as `from_client` would count it
+        lane = self._up_lane
+        index = end.frames_up + 1 + (lane.count if lane is not None else 0)  # as `from_client`
+        sampled = not index & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
         if not self._observer.append_sized(length):
             return False
         self._activity += 1
         end.frames_up += 1
+        if lane is not None:
+            lane.offset = end.frames_up
         if not upstream.forward(raw, self._max_queued):
             self._slow_reader("upstream")
             return True
-        if self.shadow is not None:
-            self.shadow.frame(raw)
+        if self._shadow is not None:
+            self._shadow.frame(raw)
         if self._debug:
             self._log_message(UP, "input_audio_buffer.append", length)
+        if lane is not None:
+            self._arm_lanes()  # e.g. after the upstream's queue drained (`resume_writing`)
         if sampled:
             self._observer.overhead(UP, time.perf_counter() - started)
         return True
@@ -341,7 +425,11 @@ class Relay:
         """One TEXT message from the upstream (counted as received, relayed or not)."""
         self.end.frames_down += 1
         translator = self._translator
-        sampled = not self.end.frames_down & _SAMPLE_MASK
+        index = self.end.frames_down
+        if (lane := self._down_lane) is not None:  # its frames count towards the samples
+            lane.offset = index
+            index += lane.count
+        sampled = not index & _SAMPLE_MASK
         started = time.perf_counter() if sampled else 0.0
         client = self._client
         if data.startswith(self._delta_prefixes) and raw is not None:  # an audio delta
@@ -352,6 +440,8 @@ class Relay:
             self._activity += 1
             if self._debug:
                 self._log_message(DOWN, "response.output_audio.delta", len(data))
+            if lane is not None:  # the lane left it here (see `from_client`)
+                self._arm_lanes()
             if sampled:
                 self._observer.overhead(DOWN, time.perf_counter() - started)
             return
@@ -370,6 +460,7 @@ class Relay:
         self._observer.from_upstream(translator.last_type, data, translator.last_event)
         if self._debug:
             self._log_message(DOWN, translator.last_type, len(data))
+        self._arm_lanes()  # a response may have started, or been interrupted
         if sampled:
             self._observer.overhead(DOWN, time.perf_counter() - started)
 

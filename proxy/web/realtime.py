@@ -153,7 +153,16 @@ async def realtime_handler(request: web.Request) -> web.StreamResponse:
         )
         unfinished = app[UNFINISHED]
         unfinished.limit = cfg.limits.max_unfinished_bytes  # the newest config's, after a reload
-        relay = Relay(link, dial, translator, log, observer, limits=cfg.limits, budget=unfinished)
+        relay = Relay(
+            link,
+            dial,
+            translator,
+            log,
+            observer,
+            limits=cfg.limits,
+            budget=unfinished,
+            native_lane=cfg.server.native_lane,
+        )
         shadow = shadow_for(
             route, translator, route_metrics=route_metrics, limits=cfg.limits, log=log
         )

@@ -5,9 +5,13 @@ aiohttp does the HTTP part (the client's upgrade; `proxy.ws.dial` does the upstr
 transport's `data_received` callback: parsed by `proxy.ws.frames`, handed to the relay's
 callbacks synchronously, and, when the relay forwards it unchanged, written to the other
 transport as the exact bytes received. No task switch, queue or message object per frame.
-A frame that arrives alone in a read and starts with a prefix the relay asked for
-(`offer_hot`: audio) is offered to it first, with only its first bytes unmasked: if taken,
-its payload is never unmasked or copied.
+Before any of that, a read goes to the link's native lane if the relay opened one
+(`open_lane`, `proxy.ws.lane`: it becomes the transport's protocol, in front of the link): an
+audio frame of the expected length is written to the other transport by C code and counted
+there, and nothing else happens for it; any other read reaches `data_received`. A frame that
+arrives alone in a read and starts with a prefix the relay asked for (`offer_hot`: audio) is
+offered to the relay next, with only its first bytes unmasked: if taken, its payload is
+never unmasked or copied.
 
 A Link also answers pings, keeps a heartbeat (a ping after `heartbeat` seconds of silence;
 nothing heard within half that again is a lost connection), reassembles fragmented messages,
@@ -52,6 +56,7 @@ from proxy.ws.frames import (
     parse_close,
     unmask_py,
 )
+from proxy.ws.lane import Lane, new_lane
 from proxy.ws.utf8 import Utf8Stream, valid_utf8
 
 try:  # aiohttp's C XOR (a private module: fall back to the pure-Python one if it moves)
@@ -97,10 +102,11 @@ class Link(asyncio.Protocol):
     # Slots, not a __dict__: one Link per connection, two per session (idle sessions count).
     __slots__ = (
         "_broken", "_check_frames", "_client_side", "_guard", "_heard", "_heartbeat", "_held",
-        "_hot", "_hot_head", "_inbox", "_inbox_waiter", "_inner", "_linger_left", "_lost",
-        "_lost_exc", "_max", "_on_binary", "_on_closed", "_on_hot", "_on_message", "_parser",
-        "_parts", "_parts_opcode", "_parts_size", "_paused", "_pong_backlog", "_released",
-        "_timer", "_transport", "_utf8", "close_received", "close_sent", "ended", "peer",
+        "_hot", "_hot_head", "_inbox", "_inbox_waiter", "_inner", "_lane_seen", "_linger_left",
+        "_lost", "_lost_exc", "_max", "_on_binary", "_on_closed", "_on_hot", "_on_message",
+        "_parser", "_parts", "_parts_opcode", "_parts_size", "_paused", "_pong_backlog",
+        "_released", "_timer", "_transport", "_utf8", "close_received", "close_sent", "ended",
+        "lane", "peer", "write_paused",
     )  # fmt: skip
 
     def __init__(
@@ -146,6 +152,9 @@ class Link(asyncio.Protocol):
         self._utf8 = Utf8Stream()  # the fragmented TEXT message in progress
         self._guard: MessageGuard | None = None  # budget and deadline (`limit`)
         self._linger_left = 0  # bytes still read and skipped after this side failed
+        self.lane: Lane | None = None  # sees every read first (`open_lane`)
+        self._lane_seen = 0  # its count at the last heartbeat tick
+        self.write_paused = False  # more than the high-water mark is queued towards the peer
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -221,6 +230,18 @@ class Link(asyncio.Protocol):
             elif not self._fragment(opcode, fin, payload):
                 return
 
+    def pause_writing(self) -> None:
+        """The transport queues more than its high-water mark (`limit_writes`): the peer's
+        lane stops writing here, so that each frame for this link takes the checked path."""
+        self.write_paused = True
+        peer = self.peer
+        if peer is not None and peer.lane is not None:
+            peer.lane.write = None
+
+    def resume_writing(self) -> None:
+        """The queue is back under the low-water mark (the relay re-arms the lane)."""
+        self.write_paused = False
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -288,6 +309,7 @@ class Link(asyncio.Protocol):
             return
         self.ended = (code, reason)
         self._broken = broken
+        self._disarm()
         self._parts, self._parts_size = [], 0
         if self._guard is not None:
             self._guard.close()
@@ -351,19 +373,29 @@ class Link(asyncio.Protocol):
         if self.ended is not None or self.close_sent is not None:
             return
         loop = asyncio.get_running_loop()
-        if self._heard or self._paused:  # paused: the owner holds the reads, nothing to hear
+        moved = self._lane_moved()
+        if self._heard or self._paused or moved:  # paused: the owner holds the reads
             self._heard = False
             self._timer = loop.call_later(self._heartbeat, self._tick)
             return
         self._write(encode(PING, b"", key=self._key(), unmask=UNMASK))
         self._timer = loop.call_later(self._heartbeat / 2, self._check_pong)
 
+    def _lane_moved(self) -> bool:
+        """Frames came through the lane since the last tick (they count as heard)."""
+        lane = self.lane
+        if lane is None or lane.count == self._lane_seen:
+            return False
+        self._lane_seen = lane.count
+        return True
+
     def _check_pong(self) -> None:
         assert self._heartbeat is not None
         assert self._transport is not None
         if self.ended is not None or self.close_sent is not None:
             return
-        if self._heard or self._paused:
+        moved = self._lane_moved()
+        if self._heard or self._paused or moved:
             self._heard = False
             self._timer = asyncio.get_running_loop().call_later(self._heartbeat, self._tick)
             return
@@ -412,6 +444,31 @@ class Link(asyncio.Protocol):
         self._hot, self._hot_head = prefixes, max(map(len, prefixes), default=0)
         self._on_hot = take if prefixes else None
 
+    def open_lane(self, prefixes: tuple[bytes, ...]) -> Lane | None:
+        """Put a native lane (`proxy.ws.lane`) for frames starting with `prefixes` in front of
+        this link, as its transport's protocol; disarmed: the owner arms it by setting its
+        `write` (the other link's `writer`) and `length`. None (and no lane) when the extension
+        is not built or the link is closing."""
+        transport = self._transport
+        if transport is None or transport.is_closing() or self.ended is not None:
+            return None
+        lane = new_lane(prefixes, masked=not self._client_side, max_size=self._max, target=self)
+        if lane is not None:
+            transport.set_protocol(cast(asyncio.BaseProtocol, lane))
+        self.lane = lane
+        return lane
+
+    @property
+    def writer(self) -> Callable[[bytes], object] | None:
+        """The transport's own `write`, for the other link's lane; None once closing."""
+        transport = self._transport
+        return None if transport is None or transport.is_closing() else transport.write
+
+    def limit_writes(self, high: int) -> None:
+        """Call `pause_writing` once more than `high` bytes are queued towards the peer."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.set_write_buffer_limits(high=high)
+
     @property
     def offered(self) -> tuple[bytes, ...]:
         """The prefixes offered to the hot lane now (`offer_hot`); () when none."""
@@ -435,6 +492,7 @@ class Link(asyncio.Protocol):
 
     def detach(self) -> None:
         """Drop every later message and end (the owner is closing the link)."""
+        self._disarm()
         self._inbox.clear()
         self._on_hot, self._hot = None, ()
         self._on_message, self._on_binary, self._on_closed = _drop, _ignore, _ignore_close
@@ -502,6 +560,7 @@ class Link(asyncio.Protocol):
 
         A peer that never answers (or stopped reading) has its connection aborted.
         """
+        self._disarm()  # nothing may follow the Close frame
         transport, lost = self._transport, self._lost
         if transport is None or lost is None:
             return
@@ -537,6 +596,14 @@ class Link(asyncio.Protocol):
             inner.connection_lost(self._lost_exc)
 
     # -- writing --------------------------------------------------------------------------
+
+    def _disarm(self) -> None:
+        """No lane writes from or to this link any more (it is ending or detached)."""
+        if self.lane is not None:
+            self.lane.write = None
+        peer = self.peer
+        if peer is not None and peer.lane is not None:
+            peer.lane.write = None
 
     def _key(self) -> bytes | None:
         return os.urandom(4) if self._client_side else None

@@ -1,7 +1,8 @@
-"""The relay's hot lane for audio appends (`Link.offer_hot` -> `Relay.hot_from_client`), and
-the full path it falls back to, read by read over in-memory transports (`bench.memory`): which
-frames take it, that they leave as the very bytes received, and that the metrics observer still
-counts them exactly."""
+"""The relay's Python hot lane for audio appends (`Link.offer_hot` -> `Relay.hot_from_client`),
+and the full path it falls back to, read by read over in-memory transports (`bench.memory`):
+which frames take it, that they leave as the very bytes received, and that the metrics observer
+still counts them exactly. With the native lane off (`server.native_lane = false`), as on an
+install built without a C compiler; tests/session/test_native_lane.py covers the native one."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ async def test_runs_of_one_length_are_relayed_as_received_and_counted_exactly(
     payloads = [append(ms) if up else delta(ms) for ms in lengths_ms]
     frames = [client_frame(p) if up else server_frame(p) for p in payloads]
     async with asyncio.TaskGroup() as tg:
-        session = await open_session(tg, observer=observer, keep=True)
+        session = await open_session(tg, observer=observer, keep=True, native_lane=False)
         reader, side = (session.client, "upstream") if up else (session.upstream, "client")
         before = written(session, side)
         for frame in frames:
@@ -116,7 +117,7 @@ async def test_frames_read_together_take_the_full_path_unchanged() -> None:
     observer = Observer()
     frames = [client_frame(append(20)), client_frame(append(20))]
     async with asyncio.TaskGroup() as tg:
-        session = await open_session(tg, observer=observer, keep=True)
+        session = await open_session(tg, observer=observer, keep=True, native_lane=False)
         before = written(session, "upstream")
         session.client.data_received(b"".join(frames))
         out = sent(session, "upstream", before)
@@ -132,11 +133,13 @@ async def test_beta_clients_get_renamed_deltas() -> None:
     offers a hot lane (appends), and not after the session ended."""
     observer = Observer()
     async with asyncio.TaskGroup() as tg:
-        ga = await open_session(tg)
+        ga = await open_session(tg, native_lane=False)
         assert ga.client.offered == APPEND_PREFIXES
         assert ga.upstream.offered == ()
         ga.relay.shut_down()
-        session = await open_session(tg, observer=observer, dialect="beta", keep=True)
+        session = await open_session(
+            tg, observer=observer, dialect="beta", keep=True, native_lane=False
+        )
         before = written(session, "client")
         for _ in range(3):
             session.upstream.data_received(server_frame(delta(20)))
@@ -157,7 +160,7 @@ async def test_a_frame_of_the_run_length_without_the_prefix_is_not_taken() -> No
     assert len(reordered) == len(append(20))
     frames = [client_frame(append(20)), client_frame(append(20)), client_frame(reordered)]
     async with asyncio.TaskGroup() as tg:
-        session = await open_session(tg, observer=observer, keep=True)
+        session = await open_session(tg, observer=observer, keep=True, native_lane=False)
         before = written(session, "upstream")
         for frame in frames:
             session.client.data_received(frame)
@@ -177,7 +180,7 @@ async def test_frames_are_counted_and_sampled_once_through_the_lane() -> None:
     samples per direction (1 in 64), audio exact."""
     observer = Observer()
     async with asyncio.TaskGroup() as tg:
-        session = await open_session(tg, observer=observer)
+        session = await open_session(tg, observer=observer, native_lane=False)
         end = session.relay.end
         up_before, down_before = end.frames_up, end.frames_down  # session.updated went down
         for _ in range(128):
@@ -198,7 +201,7 @@ async def test_nothing_is_forwarded_after_the_session_ends() -> None:
     """Once the relay ends the session, lane frames are neither forwarded nor counted."""
     observer = Observer()
     async with asyncio.TaskGroup() as tg:
-        session = await open_session(tg, observer=observer)
+        session = await open_session(tg, observer=observer, native_lane=False)
         session.client.data_received(client_frame(append(20)))
         session.upstream.data_received(server_frame(delta(20)))
         session.relay.shut_down()
@@ -214,7 +217,7 @@ async def test_a_slow_upstream_in_the_lane_ends_the_session_and_counts_the_frame
     1013, and the frame counts as received (as on the full path)."""
     observer = Observer()
     async with asyncio.TaskGroup() as tg:
-        session = await open_session(tg, observer=observer)
+        session = await open_session(tg, observer=observer, native_lane=False)
         session.client.data_received(client_frame(append(20)))  # measured
         session.client.data_received(client_frame(append(20)))  # lane
         writes = session.upstream_io.writes
@@ -243,7 +246,9 @@ async def test_frames_sent_before_the_upstream_opens_keep_their_order() -> None:
         return upstream
 
     limits = dataclasses.replace(cfg.limits, close_timeout=1.0)
-    relay = Relay(client, dial, Translator(cfg.rules), quiet_logger(), limits=limits)
+    relay = Relay(
+        client, dial, Translator(cfg.rules), quiet_logger(), limits=limits, native_lane=False
+    )
     frames = [client_frame(append(ms)) for ms in (20, 20, 10, 20, 20, 20)]
     async with asyncio.TaskGroup() as tg:
         tg.create_task(relay.run())
@@ -279,7 +284,9 @@ async def test_pass_through_sessions_relay_deltas_as_received_from_the_start() -
     translator.passthrough = True
     observer = Observer()
     limits = dataclasses.replace(cfg.limits, close_timeout=1.0)
-    relay = Relay(client, dial, translator, quiet_logger(), observer, limits=limits)
+    relay = Relay(
+        client, dial, translator, quiet_logger(), observer, limits=limits, native_lane=False
+    )
     frames = [server_frame(delta(20)) for _ in range(3)]
     appends = [client_frame(append(20)) for _ in range(2)]
     async with asyncio.TaskGroup() as tg:

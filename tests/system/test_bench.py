@@ -74,7 +74,7 @@ def test_hotpath_smoke_run_relays_every_frame_as_received(tmp_path: Path) -> Non
         timeout=120,
     )
     rows = json.loads(out.read_text())
-    assert [row["variant"] for row in rows] == ["proxy", "no-metrics", "debug-log"]
+    assert [row["variant"] for row in rows] == ["proxy", "python-lane", "no-metrics", "debug-log"]
     for row in rows:
         assert row["up_ns_per_frame"] > 0
         assert row["down_ns_per_frame"] > 0

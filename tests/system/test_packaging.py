@@ -73,13 +73,16 @@ def test_hadolint_passes() -> None:
 
 
 def test_image_shape() -> None:
-    """Two slim Python 3.12 stages; the wheel build uses the `webrtc` extra that pyproject has
-    (the image serves WebRTC calls), and the project's dependencies include uvloop on Linux (the
+    """Two slim Python 3.12 stages; the wheel stage installs a C compiler first (the native hot
+    lane is built into the proxy's wheel), and builds with the `webrtc` extra that pyproject has
+    (the image serves WebRTC calls); the project's dependencies include uvloop on Linux (the
     image runs the event loop a plain `pip install .` runs)."""
     assert [stage.base for stage in DOCKERFILE.stages] == ["python:3.12-slim"] * 2
     build = DOCKERFILE.stages[0]
     assert build.name, "the wheel stage is named so the final stage can mount it"
-    [wheel_step] = build.all("RUN")
+    compiler_step, wheel_step = build.all("RUN")
+    assert "apt-get install" in compiler_step.args
+    assert {"gcc", "libc6-dev"} <= set(compiler_step.args.split())
     assert "pip wheel" in wheel_step.args
     assert ".[webrtc]" in wheel_step.args
     assert "uvloop>=0.19; sys_platform == 'linux'" in PYPROJECT["project"]["dependencies"]
@@ -201,7 +204,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
                     context.mkdir(exist_ok=True)
                     shutil.copy2(src, context / source)
     wheels = base / "wheels"
-    [wheel_step] = DOCKERFILE.stages[0].all("RUN")
+    *_, wheel_step = DOCKERFILE.stages[0].all("RUN")  # the compiler is this machine's
     _docker_step(wheel_step.args, wheels, context)
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -224,12 +227,14 @@ def container_env(installed: Installed, **extra: str) -> dict[str, str]:
 
 
 def test_wheel_install_is_complete(installed: Installed) -> None:
-    """The venv runs the installed package (not the source tree) with its data and uvloop."""
+    """The venv runs the installed package (not the source tree) with its data, uvloop and
+    the native hot lane built into the wheel."""
     code = (
         "import importlib.resources as r, proxy, uvloop; "
+        "from proxy.ws.lane import NATIVE; "
         "print(proxy.__file__); "
         "print(r.files('proxy.config').joinpath('defaults.toml').is_file(), "
-        "r.files('proxy.web').joinpath('static/demo.html').is_file())"
+        "r.files('proxy.web').joinpath('static/demo.html').is_file(), NATIVE)"
     )
     result = subprocess.run(
         [str(installed.bin / "python"), "-c", code],
@@ -241,7 +246,7 @@ def test_wheel_install_is_complete(installed: Installed) -> None:
     )
     location, data = result.stdout.splitlines()
     assert Path(location).is_relative_to(installed.venv)
-    assert data == "True True"
+    assert data == "True True True"
     print(f"wheel build + venv install: {installed.seconds:.1f} s")
 
 
