@@ -74,7 +74,10 @@ def _middle(path: str, tmp: Path, echo: procs.Proc, args: argparse.Namespace) ->
             yield proc
     else:
         src, env = _variants(args)[path]
-        with procs.start_proxy(tmp, echo.port, src=src, extra_env=env) as proc:
+        # without a tree of its own, a variant runs as `proxy` does (e.g. --proxy-python)
+        python = args.proxy_python if src is None else None
+        src = src or args.proxy_src
+        with procs.start_proxy(tmp, echo.port, src=src, extra_env=env, python=python) as proc:
             yield proc
 
 
@@ -348,7 +351,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME[:DIR][:K=V,...]",
-        help="one more proxy path, e.g. before:/tmp/old-tree or noloop::PROXY_UVLOOP=0",
+        help="one more proxy path, e.g. before:/tmp/old-tree, or noloop::PROXY_UVLOOP=0 (no DIR:"
+        " run as the proxy path runs, --proxy-python included)",
     )
     parser.add_argument("--json", type=Path, help="write every run and the summary here")
     parser.add_argument(

@@ -282,6 +282,8 @@ class Relay:
             self._up_lane = self._down_lane = client.lane = upstream.lane = None
             return
         self._up_lane.sample = self._down_lane.sample = _SAMPLE_MASK + 1
+        upstream.lend_socket(self._up_lane)  # plain TCP only: the lanes skip the loop's writes
+        client.lend_socket(self._down_lane)
         self._observer.follow_lanes(self._up_lane, self._down_lane)
         client.limit_writes(self._max_queued)  # past it: `pause_writing` disarms the lane
         upstream.limit_writes(self._max_queued)

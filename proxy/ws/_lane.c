@@ -23,6 +23,16 @@
  * the lane disarms itself (`write` becomes None) and False is returned: the Python path
  * then writes the frame itself and handles the error as it always does.
  *
+ * `direct(fd, buffered)` (plain TCP targets only: never under TLS) gives the lane a duplicate
+ * of the target socket's descriptor, which it then owns, and the target transport's
+ * `get_write_buffer_size`: while that reports nothing queued, a taken frame is sent on the
+ * descriptor itself (non-blocking), which skips the event loop's write path; whatever the
+ * kernel does not take at once (none of it on EAGAIN or an error) goes to `write` as before,
+ * so the order of bytes on the socket is the order of the calls, and the transport still
+ * sees and reports every error. The descriptor is a duplicate so that it can never name
+ * another socket: if the transport closes its own, this one still refers to the same
+ * socket, until `release()` (the link ended) or the lane is freed closes it.
+ *
  * A lane holds its `write` (a bound method of the other transport) and its target, and so
  * takes part in cycles (transport -> lane -> link -> transport): it supports the cycle
  * collector.
@@ -30,7 +40,15 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* not on every platform; Python ignores SIGPIPE anyway */
+#endif
 
 typedef struct {
     PyObject_HEAD
@@ -43,8 +61,20 @@ typedef struct {
     Py_ssize_t sample;  /* frames whose index is a multiple of it are declined; 0: none is */
     Py_ssize_t offset;  /* frames of this direction counted by the Python path */
     Py_ssize_t count;   /* frames taken */
+    PyObject *buffered; /* the target transport's get_write_buffer_size, or NULL */
+    int fd;             /* a duplicate of the target socket's descriptor (owned), or -1 */
     int masked;
 } Lane;
+
+static void
+release_fd(Lane *self)
+{
+    if (self->fd >= 0) {
+        close(self->fd);
+        self->fd = -1;
+    }
+    Py_CLEAR(self->buffered);
+}
 
 static int
 check_prefixes(PyObject *prefixes)
@@ -60,6 +90,17 @@ check_prefixes(PyObject *prefixes)
         }
     }
     return 0;
+}
+
+static PyObject *
+Lane_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    Lane *self = (Lane *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->fd = -1; /* zeroed memory would say descriptor 0 */
+        self->length = -1;
+    }
+    return (PyObject *)self;
 }
 
 static int
@@ -90,6 +131,7 @@ Lane_init(Lane *self, PyObject *args, PyObject *kwargs)
     Py_XSETREF(self->prefixes, Py_NewRef(prefixes));
     Py_XSETREF(self->target, target != Py_None ? Py_NewRef(target) : NULL);
     Py_XSETREF(self->fallback, fallback);
+    release_fd(self);
     Py_CLEAR(self->write);
     self->masked = masked;
     self->max_size = max_size;
@@ -107,6 +149,7 @@ Lane_traverse(Lane *self, visitproc visit, void *arg)
     Py_VISIT(self->prefixes);
     Py_VISIT(self->target);
     Py_VISIT(self->fallback);
+    Py_VISIT(self->buffered);
     return 0;
 }
 
@@ -117,6 +160,7 @@ Lane_clear(Lane *self)
     Py_CLEAR(self->prefixes);
     Py_CLEAR(self->target);
     Py_CLEAR(self->fallback);
+    Py_CLEAR(self->buffered);
     return 0;
 }
 
@@ -124,6 +168,7 @@ static void
 Lane_dealloc(Lane *self)
 {
     PyObject_GC_UnTrack(self);
+    release_fd(self);
     Lane_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -156,6 +201,20 @@ starts_with(PyObject *prefixes, const unsigned char *body, Py_ssize_t length, in
         }
     }
     return 0;
+}
+
+/* True when the target transport has nothing queued (it says so through `buffered`). */
+static int
+queue_empty(Lane *self)
+{
+    PyObject *size = PyObject_CallNoArgs(self->buffered);
+    if (size == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int empty = PyLong_CheckExact(size) && PyLong_AsSsize_t(size) == 0;
+    Py_DECREF(size);
+    return empty;
 }
 
 /* 1 if the frame was taken (written and counted), else 0; never raises. */
@@ -194,9 +253,45 @@ lane_take(Lane *self, PyObject *data)
     if (self->sample > 0 && (self->offset + self->count + 1) % self->sample == 0) {
         return 0; /* a sampled one: the Python path times it */
     }
+    Py_ssize_t sent = 0;
+    if (self->fd >= 0 && queue_empty(self) && self->fd >= 0) { /* (released meanwhile?) */
+        sent = send(self->fd, frame, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent == n) {
+            self->count++;
+            return 1;
+        }
+        if (sent < 0) {
+            sent = 0; /* EAGAIN, or an error the transport will meet and report */
+        }
+    }
+    if (self->write == NULL) { /* disarmed meanwhile (by `buffered`) */
+        if (sent > 0 && self->fd >= 0) {
+            shutdown(self->fd, SHUT_RDWR); /* half a frame out: only closing is safe */
+        }
+        return sent > 0;
+    }
+    PyObject *rest = data;
+    if (sent > 0) {
+        rest = PyBytes_FromStringAndSize((const char *)frame + sent, n - sent);
+        if (rest == NULL) {
+            PyErr_Clear(); /* the frame is half sent: only closing the socket is safe */
+            Py_CLEAR(self->write);
+            shutdown(self->fd, SHUT_RDWR);
+            return 1;
+        }
+    }
     PyObject *write = Py_NewRef(self->write); /* the call may disarm the lane */
-    PyObject *result = PyObject_CallOneArg(write, data);
+    PyObject *result = PyObject_CallOneArg(write, rest);
     Py_DECREF(write);
+    if (rest != data) {
+        Py_DECREF(rest);
+        if (result == NULL) { /* part of it went: the Python path must not send it again */
+            PyErr_Clear();
+            Py_CLEAR(self->write);
+            self->count++;
+            return 1;
+        }
+    }
     if (result == NULL) {
         PyErr_Clear();
         Py_CLEAR(self->write);
@@ -232,6 +327,38 @@ Lane_getattro(Lane *self, PyObject *name)
     }
     PyErr_Clear();
     return PyObject_GetAttr(self->target, name);
+}
+
+static PyObject *
+Lane_direct(Lane *self, PyObject *args)
+{
+    int fd;
+    PyObject *buffered;
+    if (!PyArg_ParseTuple(args, "iO:direct", &fd, &buffered)) {
+        return NULL;
+    }
+    if (fd < 0 || !PyCallable_Check(buffered)) {
+        PyErr_SetString(PyExc_ValueError, "direct(fd, buffered): a descriptor and a callable");
+        return NULL;
+    }
+    release_fd(self);
+    self->fd = fd;
+    self->buffered = Py_NewRef(buffered);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Lane_release(Lane *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_CLEAR(self->write);
+    release_fd(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Lane_get_direct(Lane *self, void *closure)
+{
+    return PyBool_FromLong(self->fd >= 0);
 }
 
 static PyObject *
@@ -284,6 +411,11 @@ Lane_set_prefixes(Lane *self, PyObject *value, void *closure)
 static PyMethodDef Lane_methods[] = {
     {"take", (PyCFunction)Lane_take, METH_O,
      "take(data, /)\n--\n\nWrite `data` to `write` if it is a frame this lane takes; True if so."},
+    {"direct", (PyCFunction)Lane_direct, METH_VARARGS,
+     "direct(fd, buffered, /)\n--\n\nSend taken frames on `fd` (owned from now on) while "
+     "`buffered()` is 0."},
+    {"release", (PyCFunction)Lane_release, METH_NOARGS,
+     "release()\n--\n\nDisarm the lane and close its descriptor (the link ended)."},
     {"data_received", (PyCFunction)Lane_data_received, METH_O,
      "data_received(data, /)\n--\n\nTake `data`, or hand it to the target's data_received."},
     {NULL, NULL, 0, NULL},
@@ -306,6 +438,8 @@ static PyGetSetDef Lane_getset[] = {
      "where taken frames go (a callable), or None: the lane is disarmed", NULL},
     {"prefixes", (getter)Lane_get_prefixes, (setter)Lane_set_prefixes,
      "a payload must start with one of these bytes", NULL},
+    {"sends_directly", (getter)Lane_get_direct, NULL,
+     "True while the lane owns a descriptor to send on (`direct`)", NULL},
     {"target", (getter)Lane_get_target, NULL,
      "what declined reads and other attributes go to (None: nothing)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -317,7 +451,7 @@ static PyTypeObject LaneType = {
     .tp_doc = PyDoc_STR("Lane(prefixes, *, masked, max_size, target=None): the native hot lane."),
     .tp_basicsize = sizeof(Lane),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
+    .tp_new = Lane_new,
     .tp_init = (initproc)Lane_init,
     .tp_dealloc = (destructor)Lane_dealloc,
     .tp_traverse = (traverseproc)Lane_traverse,

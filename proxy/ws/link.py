@@ -69,6 +69,9 @@ except ImportError:  # pragma: no cover
 __all__ = ["LOST", "Link", "OnBinary", "OnClosed", "OnHot", "OnMessage", "take_over"]
 
 LOST = 1006  # the connection ended without a Close frame
+# Transports known to be one plain socket written in order: uvloop's TCP transport and
+# asyncio's (a native lane may then send on the socket while they hold nothing queued).
+_PLAIN_TCP_TRANSPORTS = frozenset({"TCPTransport", "_SelectorSocketTransport"})
 
 
 OnMessage = Callable[[bytes, "bytes | None"], None]
@@ -458,6 +461,22 @@ class Link(asyncio.Protocol):
         self.lane = lane
         return lane
 
+    def lend_socket(self, lane: Lane) -> None:
+        """Let the other link's `lane` send to this link's socket itself (`Lane.direct`), if
+        it is plain TCP on a known transport: never under TLS, where only the transport may
+        write. The lane gets a duplicate descriptor, which it owns."""
+        transport = self._transport
+        if transport is None or transport.is_closing() or self.ended is not None:
+            return
+        if type(transport).__name__ not in _PLAIN_TCP_TRANSPORTS:
+            return
+        if transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object"):
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is None or sock.fileno() < 0:
+            return
+        lane.direct(os.dup(sock.fileno()), transport.get_write_buffer_size)
+
     @property
     def writer(self) -> Callable[[bytes], object] | None:
         """The transport's own `write`, for the other link's lane; None once closing."""
@@ -598,12 +617,13 @@ class Link(asyncio.Protocol):
     # -- writing --------------------------------------------------------------------------
 
     def _disarm(self) -> None:
-        """No lane writes from or to this link any more (it is ending or detached)."""
+        """No lane writes from or to this link any more (it is ending or detached); the lanes
+        close their descriptors (`Lane.release`)."""
         if self.lane is not None:
-            self.lane.write = None
+            self.lane.release()
         peer = self.peer
         if peer is not None and peer.lane is not None:
-            peer.lane.write = None
+            peer.lane.release()
 
     def _key(self) -> bytes | None:
         return os.urandom(4) if self._client_side else None

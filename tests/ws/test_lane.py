@@ -1,20 +1,28 @@
 """The native hot lane (`proxy/ws/_lane.c`) against a Python model of its contract: which reads
 it takes, that a taken frame is written exactly as received and counted, and that everything
-else is declined untouched; then its edges (a failing or re-entrant `write`, cycles, types)."""
+else is declined untouched; then its edges (a failing or re-entrant `write`, cycles, types),
+and sending on a socket of its own (`direct`: in order behind the transport's queue, never
+under TLS)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
+import socket
+import ssl
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.memory import MemoryTransport, memory_link
 from proxy.ws.frames import encode, unmask_py
 from proxy.ws.lane import NATIVE, Lane, new_lane
+from proxy.ws.link import Link
 
 pytestmark = pytest.mark.skipif(not NATIVE, reason="the extension was not built")
 
@@ -312,3 +320,151 @@ def test_a_failing_target_raises_to_the_transport() -> None:
     assert lane is not None
     with pytest.raises(ValueError, match="bug"):
         lane.data_received(b"\x81\x80abcd")
+
+
+# -- sending on the socket itself (`direct`) ---------------------------------------------------
+
+
+def socket_pair() -> tuple[socket.socket, socket.socket]:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.setblocking(False)
+    return ours, theirs
+
+
+def test_direct_sends_on_the_socket_while_the_transport_holds_nothing() -> None:
+    ours, theirs = socket_pair()
+    writes: list[bytes] = []
+    queued = [0]
+    lane = armed(True, len(APPEND), writes)
+    lane.direct(os.dup(ours.fileno()), lambda: queued[0])
+    assert lane.sends_directly
+    first = frame(APPEND, masked=True)
+    assert lane.take(first) is True
+    assert theirs.recv(65536) == first  # on the socket, not through `write`
+    assert writes == []
+    queued[0] = 5  # the transport holds bytes: they must leave first
+    second = frame(APPEND, masked=True)
+    assert lane.take(second) is True
+    assert writes == [second]
+    assert lane.count == 2
+    with pytest.raises(BlockingIOError):
+        theirs.recv(65536)
+    lane.release()
+    assert not lane.sends_directly
+    assert lane.write is None
+    ours.close()
+    theirs.close()
+
+
+def test_what_the_kernel_does_not_take_goes_to_the_transport_in_order() -> None:
+    """A full socket buffer: the part sent stays sent, the rest goes to `write` (which queues
+    it behind), and nothing is sent twice."""
+    ours, theirs = socket_pair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    while True:  # fill the socket up to a little less than a frame
+        try:
+            ours.send(b"x" * 256)
+        except BlockingIOError:
+            break
+    writes: list[bytes] = []
+    lane = armed(False, len(APPEND), writes)
+    lane.direct(os.dup(ours.fileno()), lambda: 0)
+    data = frame(APPEND, masked=False)
+    assert lane.take(data) is True
+    assert len(writes) == 1
+    assert data.endswith(writes[0])  # the rest, or the whole frame on EAGAIN
+    received = b""
+    while True:
+        try:
+            received += theirs.recv(1 << 20)
+        except BlockingIOError:
+            break
+    assert received.lstrip(b"x") + writes[0] == data
+    lane.release()
+    ours.close()
+    theirs.close()
+
+
+def test_the_lanes_descriptor_is_its_own_and_closes_with_it() -> None:
+    """The transport closing its descriptor leaves the lane's (a duplicate) on the same
+    socket; `release` closes the lane's."""
+    ours, theirs = socket_pair()
+    lane = armed(True, len(APPEND), [])
+    lane.direct(os.dup(ours.fileno()), lambda: 0)
+    ours.close()  # the transport's own descriptor
+    data = frame(APPEND, masked=True)
+    assert lane.take(data) is True
+    assert theirs.recv(65536) == data
+    lane.release()
+    assert theirs.recv(65536) == b""  # the last descriptor closed: end of stream
+    theirs.close()
+
+
+def test_a_failing_buffered_callable_falls_back_to_write() -> None:
+    ours, theirs = socket_pair()
+    writes: list[bytes] = []
+    lane = armed(True, len(APPEND), writes)
+
+    def broken() -> int:
+        raise RuntimeError("closed")
+
+    lane.direct(os.dup(ours.fileno()), broken)
+    data = frame(APPEND, masked=True)
+    assert lane.take(data) is True
+    assert writes == [data]
+    with pytest.raises(ValueError, match="descriptor"):
+        lane.direct(-1, broken)
+    lane.release()
+    ours.close()
+    theirs.close()
+
+
+async def _link_to(server: asyncio.Server, ssl_context: ssl.SSLContext | None) -> Link:
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    _, link = await loop.create_connection(
+        lambda: Link(client_side=True, max_size=1 << 20, heartbeat=None),
+        "127.0.0.1",
+        port,
+        ssl=ssl_context,
+        server_hostname="127.0.0.1" if ssl_context else None,
+    )
+    return link
+
+
+@pytest.mark.parametrize("tls", [False, True])
+async def test_a_link_lends_its_socket_to_a_lane_only_over_plain_tcp(
+    tls: bool, self_signed: tuple[Path, Path]
+) -> None:
+    """Under TLS only the transport may write (a lane's bytes would be plaintext)."""
+    cert, key = self_signed
+    server_context = client_context = None
+    if tls:
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_context.load_cert_chain(cert, key)
+        client_context = ssl.create_default_context(cafile=str(cert))
+    peers: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0, ssl=server_context)
+    async with server:
+        link = await _link_to(server, client_context)
+        lane = new_lane(PREFIXES, masked=False, max_size=10)
+        assert lane is not None
+        link.lend_socket(lane)
+        assert lane.sends_directly is (not tls)
+        lane.release()
+        link.abort()
+        for writer in peers:
+            writer.close()
+
+
+async def test_a_link_on_an_unknown_transport_lends_nothing() -> None:
+    link = memory_link(False, MemoryTransport())
+    lane = new_lane(PREFIXES, masked=False, max_size=10)
+    assert lane is not None
+    link.lend_socket(lane)
+    assert not lane.sends_directly
