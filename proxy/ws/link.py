@@ -602,7 +602,8 @@ class Link(asyncio.Protocol):
             transport.abort()
 
     def abort(self) -> None:
-        """Drop the connection now."""
+        """Drop the connection now (no lane writes to or from it any more)."""
+        self._disarm()
         if self._transport is not None:
             self._transport.abort()
 
