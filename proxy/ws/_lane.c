@@ -16,10 +16,11 @@
  *     (`offset`: the frames the Python path counted), is a multiple of `sample` (those are
  *     left to the Python path, which times them for the overhead histogram; 0: none is);
  *
- * and then `write(data)` has been called with the frame exactly as received (its mask, if
- * any, included) and `count` has grown by one. Anything else returns False having done
- * nothing, and the Python path (proxy.ws.link) handles the read, as it does with no lane.
- * Nothing is copied, unmasked or allocated. If `write` raises, the exception is cleared,
+ * and then the frame has been written exactly as received (its mask, if any, included), by
+ * `write(data)` or on the socket (`direct`, below), and `count` has grown by one. Anything
+ * else returns False having done nothing, and the Python path (proxy.ws.link) handles the
+ * read, as it does with no lane. Nothing is copied, unmasked or allocated (but the unsent
+ * rest of a frame the kernel took only part of). If `write` raises, the exception is cleared,
  * the lane disarms itself (`write` becomes None) and False is returned: the Python path
  * then writes the frame itself and handles the error as it always does.
  *
@@ -40,7 +41,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
-#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
