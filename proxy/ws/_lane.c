@@ -212,9 +212,12 @@ queue_empty(Lane *self)
         PyErr_Clear();
         return 0;
     }
-    int empty = PyLong_CheckExact(size) && PyLong_AsSsize_t(size) == 0;
+    Py_ssize_t queued = PyLong_CheckExact(size) ? PyLong_AsSsize_t(size) : -1;
     Py_DECREF(size);
-    return empty;
+    if (queued == -1 && PyErr_Occurred()) {
+        PyErr_Clear(); /* an int past Py_ssize_t: not empty */
+    }
+    return queued == 0;
 }
 
 /* 1 if the frame was taken (written and counted), else 0; never raises. */
