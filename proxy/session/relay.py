@@ -204,11 +204,8 @@ class Relay:
             self._finish("client", upstream=(1011, "client connection lost"))
             raise
         finally:
-            await self._close_links()
-            for lane in (self._up_lane, self._down_lane):
-                if lane is not None:  # the lanes' frames count as relayed by the session
-                    lane.write = None
-            if self._up_lane is not None:
+            await self._close_links()  # closing a link releases both lanes (`Link.close`)
+            if self._up_lane is not None:  # the lanes' frames count as relayed by the session
                 self.end.frames_up += self._up_lane.count
             if self._down_lane is not None:
                 self.end.frames_down += self._down_lane.count
@@ -297,9 +294,9 @@ class Relay:
         observer, client = self._observer, self._client
         live = not self._done.is_set() and not self._debug
         up.length = observer.append_length
-        up.write = upstream.writer if live and not upstream.write_paused else None
-        if self._shadow is not None:  # every append is copied to it
-            up.write = None
+        # a shadow must get a copy of every append
+        quiet = live and not upstream.write_paused and self._shadow is None
+        up.write = upstream.writer if quiet else None
         if down.prefixes != self._delta_prefixes:
             down.prefixes = self._delta_prefixes
         down.length = observer.delta_length
