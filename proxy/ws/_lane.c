@@ -24,15 +24,16 @@
  * the lane disarms itself (`write` becomes None) and False is returned: the Python path
  * then writes the frame itself and handles the error as it always does.
  *
- * `direct(fd, buffered)` (plain TCP targets only: never under TLS) gives the lane a duplicate
- * of the target socket's descriptor, which it then owns, and the target transport's
- * `get_write_buffer_size`: while that reports nothing queued, a taken frame is sent on the
- * descriptor itself (non-blocking), which skips the event loop's write path; whatever the
- * kernel does not take at once (none of it on EAGAIN or an error) goes to `write` as before,
- * so the order of bytes on the socket is the order of the calls, and the transport still
- * sees and reports every error. The descriptor is a duplicate so that it can never name
- * another socket: if the transport closes its own, this one still refers to the same
- * socket, until `release()` (the link ended) or the lane is freed closes it.
+ * `direct(fd, buffered)` (plain TCP targets only: never under TLS) gives the lane the target
+ * socket's descriptor and the target transport's `get_write_buffer_size`: while that reports
+ * nothing queued, a taken frame is sent on the descriptor itself (non-blocking), which skips
+ * the event loop's write path; whatever the kernel does not take at once (none of it on
+ * EAGAIN or an error) goes to `write` as before, so the order of bytes on the socket is the
+ * order of the calls, and the transport still sees and reports every error. The descriptor
+ * stays the transport's: asyncio's and uvloop's transports close their socket only after
+ * calling their protocol's `connection_lost`, and the link's releases every lane that
+ * sends to it (`release()`), so a lane never sends on a descriptor that was closed, let
+ * alone reused.
  *
  * A lane holds its `write` (a bound method of the other transport) and its target, and so
  * takes part in cycles (transport -> lane -> link -> transport): it supports the cycle
@@ -44,7 +45,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* not on every platform; Python ignores SIGPIPE anyway */
@@ -62,17 +62,14 @@ typedef struct {
     Py_ssize_t offset;  /* frames of this direction counted by the Python path */
     Py_ssize_t count;   /* frames taken */
     PyObject *buffered; /* the target transport's get_write_buffer_size, or NULL */
-    int fd;             /* a duplicate of the target socket's descriptor (owned), or -1 */
+    int fd;             /* the target socket's descriptor (not owned), or -1 */
     int masked;
 } Lane;
 
 static void
 release_fd(Lane *self)
 {
-    if (self->fd >= 0) {
-        close(self->fd);
-        self->fd = -1;
-    }
+    self->fd = -1; /* the transport's to close */
     Py_CLEAR(self->buffered);
 }
 
@@ -415,10 +412,10 @@ static PyMethodDef Lane_methods[] = {
     {"take", (PyCFunction)Lane_take, METH_O,
      "take(data, /)\n--\n\nWrite `data` to `write` if it is a frame this lane takes; True if so."},
     {"direct", (PyCFunction)Lane_direct, METH_VARARGS,
-     "direct(fd, buffered, /)\n--\n\nSend taken frames on `fd` (owned from now on) while "
-     "`buffered()` is 0."},
+     "direct(fd, buffered, /)\n--\n\nSend taken frames on `fd` (the transport's) while "
+     "`buffered()` is 0, until `release()`."},
     {"release", (PyCFunction)Lane_release, METH_NOARGS,
-     "release()\n--\n\nDisarm the lane and close its descriptor (the link ended)."},
+     "release()\n--\n\nDisarm the lane and forget the descriptor (the link ended)."},
     {"data_received", (PyCFunction)Lane_data_received, METH_O,
      "data_received(data, /)\n--\n\nTake `data`, or hand it to the target's data_received."},
     {NULL, NULL, 0, NULL},
@@ -442,7 +439,7 @@ static PyGetSetDef Lane_getset[] = {
     {"prefixes", (getter)Lane_get_prefixes, (setter)Lane_set_prefixes,
      "a payload must start with one of these bytes", NULL},
     {"sends_directly", (getter)Lane_get_direct, NULL,
-     "True while the lane owns a descriptor to send on (`direct`)", NULL},
+     "True while the lane has a descriptor to send on (`direct`)", NULL},
     {"target", (getter)Lane_get_target, NULL,
      "what declined reads and other attributes go to (None: nothing)", NULL},
     {NULL, NULL, NULL, NULL, NULL},

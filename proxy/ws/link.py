@@ -464,7 +464,8 @@ class Link(asyncio.Protocol):
     def lend_socket(self, lane: Lane) -> None:
         """Let the other link's `lane` send to this link's socket itself (`Lane.direct`), if
         it is plain TCP on a known transport: never under TLS, where only the transport may
-        write. The lane gets a duplicate descriptor, which it owns."""
+        write. The descriptor stays the transport's, which closes it only after
+        `connection_lost`: that ends this link, and ending releases the lane (`_disarm`)."""
         transport = self._transport
         if transport is None or transport.is_closing() or self.ended is not None:
             return
@@ -475,7 +476,7 @@ class Link(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is None or sock.fileno() < 0:
             return
-        lane.direct(os.dup(sock.fileno()), transport.get_write_buffer_size)
+        lane.direct(sock.fileno(), transport.get_write_buffer_size)
 
     @property
     def writer(self) -> Callable[[bytes], object] | None:
@@ -618,8 +619,8 @@ class Link(asyncio.Protocol):
     # -- writing --------------------------------------------------------------------------
 
     def _disarm(self) -> None:
-        """No lane writes from or to this link any more (it is ending or detached); the lanes
-        close their descriptors (`Lane.release`)."""
+        """No lane writes from or to this link any more (it is ending or detached), nor sends
+        on its socket (`Lane.release`)."""
         if self.lane is not None:
             self.lane.release()
         peer = self.peer

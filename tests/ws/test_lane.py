@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.memory import MemoryTransport, memory_link
-from proxy.ws.frames import encode, unmask_py
+from proxy.ws.frames import CLOSE, encode, unmask_py
 from proxy.ws.lane import NATIVE, Lane, new_lane
 from proxy.ws.link import Link
 
@@ -337,7 +337,7 @@ def test_direct_sends_on_the_socket_while_the_transport_holds_nothing() -> None:
     writes: list[bytes] = []
     queued = [0]
     lane = armed(True, len(APPEND), writes)
-    lane.direct(os.dup(ours.fileno()), lambda: queued[0])
+    lane.direct(ours.fileno(), lambda: queued[0])
     assert lane.sends_directly
     first = frame(APPEND, masked=True)
     assert lane.take(first) is True
@@ -369,7 +369,7 @@ def test_what_the_kernel_does_not_take_goes_to_the_transport_in_order() -> None:
             break
     writes: list[bytes] = []
     lane = armed(False, len(APPEND), writes)
-    lane.direct(os.dup(ours.fileno()), lambda: 0)
+    lane.direct(ours.fileno(), lambda: 0)
     data = frame(APPEND, masked=False)
     assert lane.take(data) is True
     assert len(writes) == 1
@@ -386,19 +386,33 @@ def test_what_the_kernel_does_not_take_goes_to_the_transport_in_order() -> None:
     theirs.close()
 
 
-def test_the_lanes_descriptor_is_its_own_and_closes_with_it() -> None:
-    """The transport closing its descriptor leaves the lane's (a duplicate) on the same
-    socket; `release` closes the lane's."""
-    ours, theirs = socket_pair()
-    lane = armed(True, len(APPEND), [])
-    lane.direct(os.dup(ours.fileno()), lambda: 0)
-    ours.close()  # the transport's own descriptor
-    data = frame(APPEND, masked=True)
-    assert lane.take(data) is True
-    assert theirs.recv(65536) == data
-    lane.release()
-    assert theirs.recv(65536) == b""  # the last descriptor closed: end of stream
-    theirs.close()
+async def test_a_link_that_loses_its_connection_releases_the_lane_sending_to_it(
+    self_signed: tuple[Path, Path],
+) -> None:
+    """The transport closes its socket only after `connection_lost`: by then the lane that
+    sends on that socket has let go of its descriptor, so it can never send on a closed (or
+    reused) one."""
+    peers: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    async with server:
+        target = await _link_to(server, None)
+        other = memory_link(False, MemoryTransport())
+        other.peer, target.peer = target, other
+        lane = other.open_lane(PREFIXES)
+        assert lane is not None
+        lane.write, lane.length = target.writer, len(APPEND)
+        target.lend_socket(lane)
+        assert lane.sends_directly
+        for writer in peers:
+            writer.close()  # the peer goes: the transport reports it, then closes its socket
+        async with asyncio.timeout(5):
+            assert await target.receive() == (CLOSE, b"")  # connection_lost ended the link
+        assert not lane.sends_directly
+        assert lane.write is None
 
 
 def test_a_failing_buffered_callable_falls_back_to_write() -> None:
@@ -409,7 +423,7 @@ def test_a_failing_buffered_callable_falls_back_to_write() -> None:
     def broken() -> int:
         raise RuntimeError("closed")
 
-    lane.direct(os.dup(ours.fileno()), broken)
+    lane.direct(ours.fileno(), broken)
     data = frame(APPEND, masked=True)
     assert lane.take(data) is True
     assert writes == [data]
